@@ -1,0 +1,17 @@
+export { createPool, Pool } from './pool/pool.js';
+export type { MailOptions, PoolEvents, PoolStats, SendOptions, VerifyResult } from './pool/pool.js';
+export type { PoolOptions } from './options.js';
+export type { Body, Message, RecipientResult, SendResult, Timings } from './message.js';
+export type { DsnOptions, Envelope } from './protocol/commands.js';
+export type { Capabilities } from './protocol/capabilities.js';
+export type { Reply } from './protocol/reply.js';
+export type { Timeouts } from './connection/timeouts.js';
+export { DEFAULT_TIMEOUTS } from './connection/timeouts.js';
+export type { Logger } from './connection/connection.js';
+export type { AuthMechanism, AuthOptions, OAuth2Auth, PasswordAuth } from './auth.js';
+export type { RetryOptions } from './policies/retry.js';
+export type { RateLimitOptions } from './policies/rate-limit.js';
+export { preset } from './presets.js';
+export type { PresetInfo, PresetName } from './presets.js';
+export { ErrorCodes, SluiceError, SmtpReplyError, isSluiceError } from './errors.js';
+export type { ErrorCode, Outcome } from './errors.js';

@@ -1,0 +1,146 @@
+import { Readable } from 'node:stream';
+import { ErrorCodes, SluiceError } from './errors.js';
+import { BodyEncoder, has8bit } from './protocol/body.js';
+import { type DsnOptions, type Envelope, needsSmtpUtf8, validateEnvelope } from './protocol/commands.js';
+import type { Reply } from './protocol/reply.js';
+
+/** Message content: bytes, a string (sent as UTF-8), or a stream of bytes (never buffered whole). */
+export type Body = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+export interface Message {
+  envelope: Envelope;
+  /** The complete RFC 5322 message: headers, blank line, body. */
+  body: Body;
+  /** Reported back in the result; taken from the Message-ID header of a Buffer/string body when absent. */
+  messageId?: string;
+}
+
+/** What happened to one recipient. */
+export interface RecipientResult {
+  address: string;
+  code: number;
+  enhancedCode: string | null;
+  response: string;
+}
+
+export interface Timings {
+  /** When send() was called (ms since epoch). */
+  queued: number;
+  /** When the last attempt's first command was written. */
+  started: number;
+  /** When the outcome was known. */
+  settled: number;
+  /** settled - queued. */
+  total: number;
+}
+
+/** The result of a delivered message: at least one recipient accepted and the content acknowledged. */
+export interface SendResult {
+  outcome: 'delivered';
+  envelope: { from: string; to: string[] };
+  messageId: string | undefined;
+  /** Recipients the server accepted. */
+  accepted: RecipientResult[];
+  /** Recipients refused permanently (5xx). */
+  rejected: RecipientResult[];
+  /** Recipients refused transiently (4xx other than "too many recipients"); not retried. */
+  pending: RecipientResult[];
+  /** The reply to the final "." or BDAT LAST of the last transaction. */
+  response: string;
+  responseCode: number;
+  enhancedCode: string | null;
+  /** The id of the connection that delivered it (the last one, when it took several transactions). */
+  connectionId: number;
+  /** Transactions attempted for this message (retries and "too many recipients" splits included). */
+  attempts: number;
+  timings: Timings;
+}
+
+/** A message ready for the wire: checked, with cached encodings. Internal. */
+export interface PreparedMessage {
+  from: string;
+  /** The recipients of the next transaction. */
+  to: string[];
+  dsn: DsnOptions | undefined;
+  /** SIZE= value, when known. */
+  size: number | undefined;
+  /** true: has 8-bit bytes; false: 7-bit; null: unknown (a stream). */
+  eightBit: boolean | null;
+  smtpUtf8: boolean;
+  /** Whole content, or null for a stream. */
+  body: Buffer | null;
+  /** A stream body; null once consumed or for a Buffer body. */
+  stream: AsyncIterable<Uint8Array> | null;
+  /** True once a stream body started being read: it cannot be sent again. */
+  consumed: boolean;
+  dataChunks?: Buffer[];
+  bdatBody?: Buffer;
+  messageId: string | undefined;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
+  return typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+const MESSAGE_ID = /^message-id:[ \t]*(<[^>\r\n]+>)/im;
+
+function findMessageId(body: Buffer): string | undefined {
+  // Only the header section, and only its first 16 KiB: a cheap best effort.
+  let end = body.indexOf('\r\n\r\n');
+  if (end === -1) end = body.indexOf('\n\n');
+  const head = body.toString('latin1', 0, Math.min(end === -1 ? body.length : end, 16384));
+  return MESSAGE_ID.exec(head)?.[1];
+}
+
+/** Checks a message and turns it into its wire-ready form. Throws EENVELOPE/EMESSAGE before anything is sent. */
+export function prepareMessage(message: Message): PreparedMessage {
+  if (!message || typeof message !== 'object') {
+    throw new SluiceError(ErrorCodes.EMESSAGE, 'send() needs a message { envelope, body }', { permanent: true });
+  }
+  validateEnvelope(message.envelope);
+  const { envelope } = message;
+  let body: Buffer | null = null;
+  let stream: AsyncIterable<Uint8Array> | null = null;
+  const raw = message.body;
+  if (typeof raw === 'string') body = Buffer.from(raw, 'utf8');
+  else if (Buffer.isBuffer(raw)) body = raw;
+  else if (raw instanceof Uint8Array) body = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  else if (raw instanceof Readable || isAsyncIterable(raw)) stream = raw as AsyncIterable<Uint8Array>;
+  else throw new SluiceError(ErrorCodes.EMESSAGE, 'message.body must be a Buffer, Uint8Array, string, Readable or AsyncIterable', { permanent: true });
+  if (body && body.length === 0) throw new SluiceError(ErrorCodes.EMESSAGE, 'message.body is empty', { permanent: true });
+  if (message.messageId !== undefined && (typeof message.messageId !== 'string' || /[\r\n]/.test(message.messageId))) {
+    throw new SluiceError(ErrorCodes.EMESSAGE, 'message.messageId must be a string without CR or LF', { permanent: true });
+  }
+  return {
+    from: envelope.from,
+    to: [...envelope.to],
+    dsn: envelope.dsn,
+    size: envelope.size ?? body?.length,
+    eightBit: body ? has8bit(body) : null,
+    smtpUtf8: needsSmtpUtf8(envelope),
+    body,
+    stream,
+    consumed: false,
+    messageId: message.messageId ?? (body ? findMessageId(body) : undefined),
+  };
+}
+
+/** DATA content, dot-stuffed, plus its terminator; cached on the message. */
+export function dataChunks(msg: PreparedMessage): Buffer[] {
+  if (!msg.dataChunks) {
+    const enc = new BodyEncoder(true);
+    const encoded = enc.encode(msg.body!);
+    msg.dataChunks = [encoded, enc.terminator()];
+  }
+  return msg.dataChunks;
+}
+
+/** BDAT content: CRLF-normalised, not stuffed (RFC 3030 §2); cached on the message. */
+export function bdatBody(msg: PreparedMessage): Buffer {
+  msg.bdatBody ??= new BodyEncoder(false).encode(msg.body!);
+  return msg.bdatBody;
+}
+
+export function recipientResult(address: string, reply: Reply): RecipientResult {
+  return { address, code: reply.code, enhancedCode: reply.enhanced, response: reply.lines.join('\n') };
+}

@@ -1,0 +1,132 @@
+import { ErrorCodes, SluiceError } from '../errors.js';
+
+/** One SMTP reply (RFC 5321 §4.2), multi-line replies folded into one. */
+export interface Reply {
+  /** The three-digit reply code. */
+  code: number;
+  /** The enhanced status code of the first line (RFC 3463 / RFC 2034), e.g. '5.1.1', or null. */
+  enhanced: string | null;
+  /** The reply's lines as received, without CRLF (e.g. ['250-mx.example', '250 PIPELINING']). */
+  lines: string[];
+  /** The text of every line without the code and the enhanced code, joined with '\n'. */
+  text: string;
+}
+
+export interface ReplyParserLimits {
+  /** Longest reply line accepted, in bytes (RFC 5321 §4.5.3.1.5 sets 512; servers exceed it). */
+  maxLineLength: number;
+  /** Largest multi-line reply accepted, in bytes. */
+  maxReplySize: number;
+}
+
+export const DEFAULT_REPLY_LIMITS: ReplyParserLimits = { maxLineLength: 8192, maxReplySize: 65536 };
+
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Incremental reply parser. Feed it whatever the socket delivers; it calls `onReply` once per complete
+ * reply, in order. Replies are matched to commands by position only (RFC 2920 §3.1), which is the
+ * caller's job. Malformed or oversized input throws a SluiceError with code EPROTOCOL: a server that
+ * sends it cannot be trusted to keep the reply order, so the connection must be dropped.
+ */
+export class ReplyParser {
+  private pending: Buffer | null = null;
+  private lines: string[] = [];
+  private replySize = 0;
+  private readonly limits: ReplyParserLimits;
+
+  constructor(limits: Partial<ReplyParserLimits> = {}) {
+    this.limits = { ...DEFAULT_REPLY_LIMITS, ...limits };
+  }
+
+  /** True while a partial reply is buffered. */
+  get partial(): boolean {
+    return this.pending !== null || this.lines.length > 0;
+  }
+
+  feed(chunk: Buffer, onReply: (reply: Reply) => void): void {
+    let buf = chunk;
+    if (this.pending) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    let start = 0;
+    const len = buf.length;
+    while (start < len) {
+      const lf = buf.indexOf(LF, start);
+      if (lf === -1) {
+        if (len - start > this.limits.maxLineLength) {
+          throw protocolError(`reply line longer than ${this.limits.maxLineLength} bytes`);
+        }
+        this.pending = buf.subarray(start);
+        return;
+      }
+      // Accept a bare LF as a line end, as robust clients do; strip the CR of CRLF.
+      const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (end - start > this.limits.maxLineLength) {
+        throw protocolError(`reply line longer than ${this.limits.maxLineLength} bytes`);
+      }
+      const line = buf.toString('utf8', start, end);
+      this.replySize += lf + 1 - start;
+      start = lf + 1;
+      if (this.replySize > this.limits.maxReplySize) {
+        throw protocolError(`reply larger than ${this.limits.maxReplySize} bytes`);
+      }
+      const reply = this.line(line);
+      if (reply) onReply(reply);
+    }
+  }
+
+  private line(line: string): Reply | null {
+    // RFC 5321 §4.2: Reply-code [ SP / "-" textstring ] CRLF; a lone code is allowed.
+    const c0 = line.charCodeAt(0) - 48;
+    const c1 = line.charCodeAt(1) - 48;
+    const c2 = line.charCodeAt(2) - 48;
+    if (!(c0 >= 2 && c0 <= 5 && c1 >= 0 && c1 <= 9 && c2 >= 0 && c2 <= 9)) {
+      throw protocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
+    const sep = line.length > 3 ? line[3] : ' ';
+    if (sep !== ' ' && sep !== '-') throw protocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
+    const code = c0 * 100 + c1 * 10 + c2;
+    if (this.lines.length > 0 && Number(this.lines[0]!.slice(0, 3)) !== code) {
+      throw protocolError(`reply code changed inside a multi-line reply (${this.lines[0]!.slice(0, 3)} then ${code})`);
+    }
+    this.lines.push(line);
+    if (sep === '-') return null;
+    const lines = this.lines;
+    this.lines = [];
+    this.replySize = 0;
+    return buildReply(code, lines);
+  }
+}
+
+export function buildReply(code: number, lines: string[]): Reply {
+  let enhanced: string | null = null;
+  const texts: string[] = new Array(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    let text = lines[i]!.slice(4);
+    const m = ENHANCED.exec(text);
+    // RFC 3463 §2: the class digit of the enhanced code must agree with the reply's first digit.
+    if (m && Number(m[1]) === Math.floor(code / 100)) {
+      if (i === 0) enhanced = `${m[1]}.${m[2]}.${m[3]}`;
+      text = text.slice(m[0].length).replace(/^ /, '');
+    }
+    texts[i] = text;
+  }
+  return { code, enhanced, lines, text: texts.join('\n') };
+}
+
+/** A reply sluice makes up for a lost connection: RFC 5321 §3.8 says to treat it as a 451. */
+export function syntheticReply(code: number, enhanced: string, text: string): Reply {
+  return { code, enhanced, lines: [`${code} ${enhanced} ${text}`], text };
+}
+
+function protocolError(message: string): SluiceError {
+  return new SluiceError(ErrorCodes.EPROTOCOL, `Invalid SMTP reply: ${message}`, { command: 'REPLY' });
+}
+
+export function formatReply(reply: Reply): string {
+  return reply.lines.join(' | ');
+}
