@@ -92,6 +92,8 @@ interface Expectation {
   index: number;
   timeout: number;
   resolve: ((reply: Reply) => void) | null;
+  /** Setup steps: the connection closed before the reply. */
+  reject?: (error: SluiceError) => void;
 }
 
 interface Transaction {
@@ -364,9 +366,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
 
   /** Writes a setup line (or nothing, for the greeting) and waits for its reply. */
   private request(line: string | null, timeout: number, what: string): Promise<Reply> {
-    return new Promise<Reply>((resolve) => {
+    return new Promise<Reply>((resolve, reject) => {
       this.log('debug', `C: ${what}`);
-      this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve }, what);
+      this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
     }).then((reply) => {
       this.log('debug', `S: ${reply.lines[reply.lines.length - 1]}`);
@@ -892,8 +894,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.fifo = [];
     this.head = 0;
     for (const e of owedSetup) {
-      // A setup step waiting for a reply: wake it with a synthetic 451 (RFC 5321 §3.8); open() then fails.
-      e.resolve!(this.closeError ? syntheticReply(451, '4.4.2', this.closeError.message) : CONNECTION_LOST);
+      // A setup step waiting for a reply: open() fails with the reason (a timeout, a reset, a 421).
+      e.reject!(
+        this.closeError ??
+          new SluiceError(ErrorCodes.ECONNECTION, 'The server closed the connection during setup', { command: 'CONNECTION', reply: CONNECTION_LOST }),
+      );
     }
     const active = this.active;
     this.active = [];

@@ -21,7 +21,6 @@ const CRLF_TERMINATOR = Buffer.from('\r\n.\r\n');
  */
 export class BodyEncoder {
   private prev = LF; // content starts at the beginning of a line
-  private prev2 = CR;
   private bytes = 0;
 
   constructor(private readonly dotStuff: boolean) {}
@@ -56,7 +55,6 @@ export class BodyEncoder {
       }
       i = buf.indexOf(LF, i + 1);
     }
-    this.prev2 = len > 1 ? buf[len - 2]! : this.prev;
     this.prev = buf[len - 1]!;
     if (parts === null) {
       this.bytes += len;
@@ -70,8 +68,8 @@ export class BodyEncoder {
 
   /** The bytes that end DATA content: CRLF (when the content did not end with one) and ".\r\n". */
   terminator(): Buffer {
-    const endsWithCrlf = this.bytes === 0 || (this.prev === LF && this.prev2 === CR);
-    return endsWithCrlf ? DATA_TERMINATOR : CRLF_TERMINATOR;
+    // A final LF always went out as CRLF (a bare one got its CR), so the last input byte decides.
+    return this.bytes === 0 || this.prev === LF ? DATA_TERMINATOR : CRLF_TERMINATOR;
   }
 }
 
