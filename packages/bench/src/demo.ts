@@ -1,109 +1,79 @@
 /**
- * `pnpm demo`: sends one batch through nodemailer's SMTP pool and through sluice, to sluice's mock SMTP
- * server with a simulated 50 ms round trip, and prints outcomes, throughput and the round-trip floor.
- * Both senders get the same connection budget (20 connections, 50 messages each: SocketLabs' guidance).
+ * `pnpm demo`: the same 1,000 messages through a naive sender (one connection per message), nodemailer's
+ * SMTP pool and sluice, to sluice's mock SMTP server with a simulated 50 ms round trip. The server runs
+ * in its own process and each sender in another, so no sender slows another down. Prints a progress bar
+ * per sender, then a table and the path of an SVG chart. Runs in well under a minute.
  */
-import { createPool } from '@sluice/core';
-import { startMockServer } from '@sluice/mock-server';
-import nodemailer from 'nodemailer';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ClientResult, SenderName } from './client-process.js';
+import { clientConfig, runClient, type Scenario, serverOptions, startServerProcess } from './harness.js';
+import { summarise, svg, table } from './report.js';
 
-const RTT = Number(process.env.DEMO_RTT ?? 50);
-const MESSAGES = Number(process.env.DEMO_MESSAGES ?? 1000);
-const CONNECTIONS = 20;
-const PER_CONNECTION = 50;
+const scenario: Scenario = {
+  name: 'demo',
+  rtt: Number(process.env.DEMO_RTT ?? 50),
+  connections: 20,
+  perConnection: 50,
+  messages: Number(process.env.DEMO_MESSAGES ?? 1000),
+  size: 2048,
+  recipients: 1,
+  pipelining: true,
+  chunking: true,
+  window: 4,
+  senders: ['nodemailer-naive', 'nodemailer-pool', 'sluice-bdat'],
+};
 
-function body(i: number): string {
-  const text = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(30);
-  return `From: demo@example.com\r\nTo: user${i}@example.com\r\nSubject: Demo ${i}\r\nMessage-ID: <demo-${i}@sluice.test>\r\n\r\n${text}\r\n`;
-}
+const LABELS: Partial<Record<SenderName, string>> = {
+  'nodemailer-naive': 'naive (1 msg/connection)',
+  'nodemailer-pool': "nodemailer's pool",
+  'sluice-bdat': 'sluice',
+};
 
-function bar(done: number, total: number): string {
-  const width = 30;
+function bar(label: string, done: number, total: number, seconds: number): string {
+  const width = 32;
   const filled = Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(done).padStart(String(total).length)}/${total}`;
-}
-
-interface Run {
-  name: string;
-  seconds: number;
-  delivered: number;
-  other: number;
-}
-
-async function measure(name: string, send: (i: number) => Promise<unknown>, finish: () => Promise<void>): Promise<Run> {
-  let done = 0;
-  let delivered = 0;
-  const tty = process.stdout.isTTY;
-  const draw = () => {
-    const line = `  ${name.padEnd(22)} ${bar(done, MESSAGES)}`;
-    if (tty) process.stdout.write(`\r${line}`);
-  };
-  const started = performance.now();
-  const timer = setInterval(draw, 100);
-  await Promise.all(
-    Array.from({ length: MESSAGES }, (_, i) =>
-      send(i).then(
-        () => {
-          delivered++;
-          done++;
-        },
-        () => {
-          done++;
-        },
-      ),
-    ),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  clearInterval(timer);
-  draw();
-  if (tty) process.stdout.write('\n');
-  else console.log(`  ${name.padEnd(22)} ${bar(done, MESSAGES)}`);
-  await finish();
-  return { name, seconds, delivered, other: MESSAGES - delivered };
+  return `  ${label.padEnd(26)} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${String(done).padStart(5)}/${total}  ${seconds.toFixed(1).padStart(5)} s`;
 }
 
 async function main(): Promise<void> {
-  const server = await startMockServer({ rtt: RTT, record: false, extensions: { starttls: false } });
-  console.log(`sluice demo: ${MESSAGES} messages of ~2 KiB to a mock SMTP server at ${RTT} ms RTT, ${CONNECTIONS} connections × ${PER_CONNECTION} messages\n`);
-
-  const runs: Run[] = [];
-  const nm = nodemailer.createTransport({ host: server.host, port: server.port, pool: true, maxConnections: CONNECTIONS, maxMessages: PER_CONNECTION, ignoreTLS: true });
-  runs.push(
-    await measure(
-      'nodemailer 10 (pool)',
-      (i) => nm.sendMail({ envelope: { from: 'demo@example.com', to: [`user${i}@example.com`] }, raw: body(i) }),
-      async () => nm.close(),
-    ),
-  );
-
-  const pool = createPool({ host: server.host, port: server.port, name: 'demo.sluice.test', maxConnections: CONNECTIONS, maxMessagesPerConnection: PER_CONNECTION });
-  runs.push(
-    await measure(
-      'sluice',
-      (i) => pool.send({ envelope: { from: 'demo@example.com', to: [`user${i}@example.com`] }, body: body(i) }),
-      () => pool.close(),
-    ),
-  );
-  await server.close();
-
-  // One round trip per message (CHUNKING: envelope and content in one write) plus connection setup
-  // (connect + greeting ≈ 1.5 RTT, EHLO 1 RTT), for each of the MESSAGES / PER_CONNECTION connections,
-  // CONNECTIONS at a time.
-  const connections = Math.ceil(MESSAGES / PER_CONNECTION);
-  const perConnection = (2.5 + PER_CONNECTION) * RTT;
-  const floor = (Math.ceil(connections / CONNECTIONS) * perConnection) / 1000;
-
-  const base = runs[0]!;
-  console.log(`\n  ${'sender'.padEnd(22)} ${'delivered'.padStart(9)} ${'seconds'.padStart(8)} ${'msg/s'.padStart(8)} ${'vs nodemailer'.padStart(14)} ${'of floor'.padStart(9)}`);
-  for (const r of runs) {
-    const rate = r.delivered / r.seconds;
-    console.log(
-      `  ${r.name.padEnd(22)} ${String(r.delivered).padStart(9)} ${r.seconds.toFixed(2).padStart(8)} ${rate.toFixed(0).padStart(8)} ${`${(base.seconds / r.seconds).toFixed(2)}×`.padStart(14)} ${`${((floor / r.seconds) * 100).toFixed(0)} %`.padStart(9)}`,
-    );
+  const s = scenario;
+  console.log(`sluice demo: ${s.messages} messages of 2 KiB, mock SMTP server at ${s.rtt} ms RTT, ${s.connections} connections × ${s.perConnection} messages each\n`);
+  const server = await startServerProcess(serverOptions(s));
+  const results: ClientResult[] = [];
+  const tty = process.stdout.isTTY;
+  try {
+    for (const sender of s.senders) {
+      await server.clear();
+      const label = LABELS[sender] ?? sender;
+      const t0 = performance.now();
+      let last = 0;
+      const draw = (done: number) => {
+        last = done;
+        if (tty) process.stdout.write(`\r${bar(label, done, s.messages, (performance.now() - t0) / 1000)}`);
+      };
+      const ticker = setInterval(() => draw(last), 200);
+      const result = await runClient(clientConfig(s, sender, server, true), draw);
+      clearInterval(ticker);
+      const line = bar(label, result.delivered, s.messages, result.seconds);
+      process.stdout.write(tty ? `\r${line}\n` : `${line}\n`);
+      const { count } = await server.count();
+      if (count !== result.delivered) throw new Error(`${label}: ${result.delivered} reported delivered, ${count} received`);
+      results.push(result);
+    }
+  } finally {
+    await server.close();
   }
-  console.log(`\n  round-trip floor (one RTT per message + setup): ${floor.toFixed(2)} s`);
-  const failed = runs.some((r) => r.other > 0);
-  if (failed) process.exitCode = 1;
+  const summary = summarise(s, results);
+  console.log(table(summary).replace(/^\n## demo: /, '\n'));
+  const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const chart = path.join(dir, 'demo.svg');
+  writeFileSync(chart, svg([summary]));
+  const sluice = summary.results.find((r) => r.sender === 'sluice-bdat')!;
+  console.log(`\n  sluice: ${sluice.vsNodemailer?.toFixed(2)}× nodemailer's pool, ${((sluice.ofFloor ?? 0) * 100).toFixed(0)} % of what the network allows.`);
+  console.log(`  chart: ${chart}`);
+  if (results.some((r) => r.failed > 0)) process.exitCode = 1;
 }
 
 main().catch((err) => {

@@ -91,6 +91,8 @@ export class SluiceError extends Error {
   copy(): SluiceError {
     const err = new SluiceError(this.code, this.message, { cause: this.cause, command: this.command, permanent: this.permanent });
     Object.assign(err, { responseCode: this.responseCode, enhancedCode: this.enhancedCode, response: this.response, name: this.name });
+    // Keep the subclass (SmtpReplyError) so that `instanceof` answers the same for every copy.
+    Object.setPrototypeOf(err, Object.getPrototypeOf(this));
     return err;
   }
 

@@ -438,10 +438,12 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     };
     this.active.push(txn);
     const t = this.options.timeouts;
+    // The whole group is built as one string and encoded once: fewer allocations on the hot path.
+    let group = '';
     if (this.needsReset) {
       // RFC 5321 §4.1.1.5: clear the failed transaction's state before the next MAIL.
       this.needsReset = false;
-      out.push(Buffer.from('RSET\r\n'));
+      group = 'RSET\r\n';
       this.expect({ kind: 'RSET', txn: null, index: 0, timeout: t.command, resolve: null });
     }
     const params = {
@@ -451,22 +453,30 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       smtpUtf8: job.smtpUtf8,
       dsn: job.dsn,
     };
-    out.push(Buffer.from(mailCommand(job.from, params)));
+    group += mailCommand(job.from, params);
     this.expectTxn('MAIL', txn, 0, t.mail);
-    if (!this.pipelining) return; // lock-step: RCPT follows MAIL's reply
+    if (!this.pipelining) {
+      out.push(Buffer.from(group));
+      return; // lock-step: RCPT follows MAIL's reply
+    }
     for (let i = 0; i < txn.to.length; i++) {
-      out.push(Buffer.from(rcptCommand(txn.to[i]!, job.dsn)));
+      group += rcptCommand(txn.to[i]!, job.dsn);
       this.expectTxn('RCPT', txn, i, t.rcpt);
     }
     if (!chunking) {
-      out.push(Buffer.from('DATA\r\n'));
+      out.push(Buffer.from(`${group}DATA\r\n`));
       this.expectTxn('DATA', txn, 0, t.data);
     } else if (job.body) {
-      this.pushBdatLast(txn, out);
+      const body = bdatBody(job);
+      out.push(Buffer.from(`${group}BDAT ${body.length} LAST\r\n`), body);
+      txn.committed = true;
+      this.expectTxn('BDAT_LAST', txn, 0, t.dataEnd);
+    } else {
+      out.push(Buffer.from(group));
     }
     // A stream body with CHUNKING waits for the envelope replies (see afterRecipients), and holds the
     // connection so that no other transaction's bytes come between its envelope and its chunks.
-    else this.writing = true;
+    if (chunking && !job.body) this.writing = true;
   }
 
   private pushBdatLast(txn: Transaction, out: Buffer[]): void {

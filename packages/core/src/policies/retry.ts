@@ -22,5 +22,5 @@ export const DEFAULT_RETRY: RetryOptions = { retries: 3, minDelay: 1000, maxDela
 export function retryDelay(retry: number, options: RetryOptions, random: () => number = Math.random): number {
   const base = Math.min(options.maxDelay, options.minDelay * options.factor ** Math.max(0, retry - 1));
   const spread = base * options.jitter * (random() * 2 - 1);
-  return Math.max(0, Math.round(base + spread));
+  return Math.min(options.maxDelay, Math.max(0, Math.round(base + spread)));
 }

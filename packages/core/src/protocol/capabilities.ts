@@ -44,7 +44,7 @@ export function parseCapabilities(reply: Reply | null): Capabilities {
     dsn: 'DSN' in raw,
     enhancedStatusCodes: 'ENHANCEDSTATUSCODES' in raw,
     starttls: 'STARTTLS' in raw,
-    auth: (raw.AUTH ?? []).map((m) => m.toUpperCase()),
+    auth: [...new Set((raw.AUTH ?? []).map((m) => m.toUpperCase()))],
     raw,
   };
 }

@@ -31,7 +31,8 @@ export interface MailParams {
 
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
 const LABEL = /^[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?$/u;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// C0 and C1 controls, and the Unicode line and paragraph separators: none belongs in an address.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const NON_ASCII = /[^\u0000-\u007f]/;
 
 function envelopeError(message: string): SluiceError {
@@ -48,6 +49,9 @@ export function validateAddress(address: string, role: 'sender' | 'recipient'): 
   if (role === 'sender' && address === '') return; // the null reverse-path
   const shown = JSON.stringify(address.length > 80 ? `${address.slice(0, 80)}…` : address);
   if (CONTROL.test(address)) throw envelopeError(`The ${role} address ${shown} contains a control character (CR, LF, NUL…)`);
+  // RFC 5321 allows "<" and ">" inside a quoted local part, but a careless server may end the path
+  // there and read the rest as parameters: refused.
+  if (/[<>]/.test(address)) throw envelopeError(`The ${role} address ${shown} contains "<" or ">"`);
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) throw envelopeError(`The ${role} address ${shown} is not of the form local@domain`);
   const local = address.slice(0, at);

@@ -57,7 +57,9 @@ export class ReplyParser {
     while (start < len) {
       const lf = buf.indexOf(LF, start);
       if (lf === -1) {
-        if (len - start > this.limits.maxLineLength) {
+        // A CR waiting for its LF is not part of the line: the same bytes must pass however they are split.
+        const partial = len - start - (buf[len - 1] === CR ? 1 : 0);
+        if (partial > this.limits.maxLineLength) {
           throw protocolError(`reply line longer than ${this.limits.maxLineLength} bytes`);
         }
         this.pending = buf.subarray(start);

@@ -274,7 +274,7 @@ describe('ReplyParser: size limits', () => {
   // BUG (see report): the limit check on a buffered, unterminated line counts the CR of a CRLF split
   // across two chunks, so a line of exactly maxLineLength bytes is accepted or refused depending on
   // where the socket happened to split it.
-  it.fails('accepts a line of exactly maxLineLength bytes when its CRLF is split across chunks', () => {
+  it('accepts a line of exactly maxLineLength bytes when its CRLF is split across chunks', () => {
     const line = `250 ${'x'.repeat(96)}`; // 100 bytes
     const replies = parseAll([`${line}\r`, '\n'], { maxLineLength: 100 });
     expect(replies.map((r) => r.lines)).toEqual([[line]]);
@@ -389,7 +389,10 @@ describe('ReplyParser: properties', () => {
   }
 
   it('random bytes never throw anything but SluiceError EPROTOCOL (default limits)', () => {
-    fc.assert(fc.property(noisyBytes, fc.array(fc.nat(), { maxLength: 20 }), (input, cuts) => runNoisy(input, cuts)), { numRuns: 500 });
+    fc.assert(
+      fc.property(noisyBytes, fc.array(fc.nat(), { maxLength: 20 }), (input, cuts) => runNoisy(input, cuts)),
+      { numRuns: 500 },
+    );
   });
 
   it('random bytes never throw anything but SluiceError EPROTOCOL (small limits)', () => {

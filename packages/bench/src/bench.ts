@@ -1,0 +1,146 @@
+/**
+ * `pnpm bench`: the same workload through nodemailer (one connection per message, and its pool) and
+ * through sluice in each mode, against the mock server in a separate process with a simulated RTT.
+ *
+ *   pnpm bench                       the target scenarios (see TARGETS below)
+ *   pnpm bench --rtt 0,50 --connections 3,20 --size 1024 --recipients 1 --messages 1000
+ *   pnpm bench --no-pipelining --no-chunking --senders nodemailer-pool,sluice-bdat
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ClientResult, SenderName } from './client-process.js';
+import { clientConfig, type Scenario, runClient, serverOptions, startServerProcess } from './harness.js';
+import { type ScenarioResult, summarise, svg, table } from './report.js';
+
+const ALL: SenderName[] = ['nodemailer-naive', 'nodemailer-pool', 'sluice-data', 'sluice-bdat', 'sluice-bdat-window'];
+const base = { perConnection: 50, size: 2048, recipients: 1, pipelining: true, chunking: true, window: 4 };
+
+const TARGETS: Scenario[] = [
+  { name: 'T1 provider guidance', rtt: 50, connections: 20, messages: 1000, ...base, senders: ALL },
+  { name: 'T2 Microsoft 365-like (3 connections)', rtt: 50, connections: 3, messages: 300, ...base, senders: ['nodemailer-pool', 'sluice-data', 'sluice-bdat'] },
+  { name: 'T3 server without PIPELINING (SES-like)', rtt: 50, connections: 20, messages: 1000, ...base, pipelining: false, chunking: false, senders: ['nodemailer-pool', 'sluice-data'] },
+  { name: 'T4 no latency (CPU-bound)', rtt: 0, connections: 20, messages: 20000, ...base, senders: ['nodemailer-pool', 'sluice-data', 'sluice-bdat'] },
+  { name: 'T5 100,000 messages from an async generator', rtt: 0, connections: 20, messages: 100000, ...base, generator: true, senders: ['sluice-bdat'] },
+];
+
+function list(value: string | undefined, fallback: number[]): number[] {
+  return value ? value.split(',').map(Number) : fallback;
+}
+
+function scenariosFromFlags(values: Record<string, string | boolean | undefined>): Scenario[] {
+  const senders = (values.senders as string | undefined)?.split(',') as SenderName[] | undefined;
+  const out: Scenario[] = [];
+  for (const rtt of list(values.rtt as string, [50]))
+    for (const connections of list(values.connections as string, [20]))
+      for (const size of list(values.size as string, [2048]))
+        for (const recipients of list(values.recipients as string, [1])) {
+          const pipelining = !values['no-pipelining'];
+          const chunking = !values['no-chunking'];
+          out.push({
+            name: `rtt=${rtt} c=${connections} size=${size} rcpt=${recipients}`,
+            rtt,
+            connections,
+            perConnection: Number(values['per-connection'] ?? 50),
+            messages: Number(values.messages ?? connections * 50),
+            size,
+            recipients,
+            pipelining,
+            chunking,
+            window: Number(values.window ?? 4),
+            senders: senders ?? ALL,
+          });
+        }
+  return out;
+}
+
+async function runScenario(s: Scenario): Promise<ScenarioResult> {
+  const server = await startServerProcess(serverOptions(s));
+  const results: ClientResult[] = [];
+  try {
+    for (const sender of s.senders) {
+      await server.clear();
+      const result = await runClient(clientConfig(s, sender, server, false));
+      const { count } = await server.count();
+      if (count < result.delivered) throw new Error(`${sender}: reported ${result.delivered} delivered, the server received ${count}`);
+      results.push(result);
+    }
+  } finally {
+    await server.close();
+  }
+  return summarise(s, results);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rtt: { type: 'string' },
+      connections: { type: 'string' },
+      size: { type: 'string' },
+      recipients: { type: 'string' },
+      messages: { type: 'string' },
+      'per-connection': { type: 'string' },
+      window: { type: 'string' },
+      senders: { type: 'string' },
+      'no-pipelining': { type: 'boolean' },
+      'no-chunking': { type: 'boolean' },
+      out: { type: 'string', default: 'bench-results' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log('pnpm bench [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--senders a,b] [--out dir]');
+    console.log(`senders: ${ALL.join(', ')}, sluice-lockstep`);
+    return;
+  }
+  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking'].some((k) => values[k as keyof typeof values] !== undefined);
+  const scenarios = custom ? scenariosFromFlags(values) : TARGETS;
+  const all: ScenarioResult[] = [];
+  for (const s of scenarios) {
+    const r = await runScenario(s);
+    console.log(table(r));
+    all.push(r);
+  }
+  const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), values.out!);
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const json = path.join(dir, `bench-${stamp}.json`);
+  const chart = path.join(dir, `bench-${stamp}.svg`);
+  writeFileSync(json, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), scenarios: all }, null, 2)}\n`);
+  writeFileSync(chart, svg(all));
+  if (!custom) console.log(targets(all));
+  console.log(`\nJSON: ${json}\nSVG:  ${chart}`);
+}
+
+function targets(all: ScenarioResult[]): string {
+  const get = (i: number, sender: SenderName) => all[i]?.results.find((r) => r.sender === sender);
+  const best = (i: number) => all[i]?.results.filter((r) => r.sender.startsWith('sluice')).sort((a, b) => b.perSecond - a.perSecond)[0];
+  const mark = (ok: boolean) => (ok ? 'met   ' : 'MISSED');
+  const t1 = best(0);
+  const t2 = best(1);
+  const t3 = get(2, 'sluice-data');
+  const t4 = best(3);
+  const t4nm = get(3, 'nodemailer-pool');
+  const t5 = get(4, 'sluice-bdat');
+  const lines = ['\n## Targets'];
+  if (t1) {
+    lines.push(`   ${mark((t1.ofFloor ?? 0) >= 0.9)} T1 ≥ 90 % of the floor: ${((t1.ofFloor ?? 0) * 100).toFixed(0)} % (${t1.sender})`);
+    lines.push(`   ${mark((t1.vsNodemailer ?? 0) >= 2)} T1 ≥ 2× nodemailer's pool: ${(t1.vsNodemailer ?? 0).toFixed(2)}×`);
+  }
+  if (t2) lines.push(`   ${mark((t2.ofFloor ?? 0) >= 0.9)} T2 3 connections ≥ 90 % of the floor: ${((t2.ofFloor ?? 0) * 100).toFixed(0)} % (${t2.sender})`);
+  if (t3) lines.push(`   ${mark((t3.ofFloor ?? 0) >= 0.9)} T3 no PIPELINING ≥ 90 % of the lock-step floor: ${((t3.ofFloor ?? 0) * 100).toFixed(0)} %`);
+  if (t4 && t4nm) {
+    lines.push(`   ${mark(t4.perSecond >= 10000)} T4 ≥ 10,000 msg/s: ${t4.perSecond.toFixed(0)} (${t4.sender})`);
+    lines.push(`   ${mark((t4.cpuVsNodemailer ?? 0) >= 5)} T4 ≥ 5× less CPU per message than nodemailer's pool: ${(t4.cpuVsNodemailer ?? 0).toFixed(1)}×`);
+  }
+  if (t5) {
+    lines.push(`   ${mark(t5.peakRssMb < 150)} T5 RSS < 150 MB: ${t5.peakRssMb.toFixed(0)} MB`);
+    lines.push(`   ${mark(t5.eventLoopP99 < 50)} T5 event-loop delay p99 < 50 ms: ${t5.eventLoopP99.toFixed(1)} ms`);
+  }
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+/**
+ * One sender, measured in its own process: messages/s, time per message, CPU, peak RSS and event-loop
+ * delay are this process's alone. Config as JSON in argv[2]; the result goes back over IPC.
+ */
+import { once } from 'node:events';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createPool } from '@sluice/core';
+import nodemailer from 'nodemailer';
+import { body, envelope, type Workload } from './workload.js';
+
+export type SenderName = 'nodemailer-naive' | 'nodemailer-pool' | 'sluice-data' | 'sluice-bdat' | 'sluice-bdat-window' | 'sluice-lockstep';
+
+export interface ClientConfig extends Workload {
+  sender: SenderName;
+  host: string;
+  port: number;
+  connections: number;
+  perConnection: number;
+  window: number;
+  /** Feed sluice from an async generator with backpressure instead of queueing everything at once. */
+  generator: boolean;
+  progress: boolean;
+}
+
+export interface ClientResult {
+  sender: SenderName;
+  delivered: number;
+  failed: number;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  cpuPer1000: number;
+  peakRssMb: number;
+  eventLoopP99: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function run(config: ClientConfig): Promise<ClientResult> {
+  const { messages, connections, perConnection, host, port } = config;
+  const latencies = new Float64Array(messages);
+  let delivered = 0;
+  let failed = 0;
+  let settled = 0;
+  const report = config.progress ? setInterval(() => process.send?.({ type: 'progress', done: settled }), 100) : null;
+  const eld = monitorEventLoopDelay({ resolution: 5 });
+  eld.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const track = (i: number, p: Promise<unknown>) =>
+    p.then(
+      () => {
+        delivered++;
+      },
+      () => {
+        failed++;
+      },
+    ).finally(() => {
+      latencies[i] = performance.now() - start[i]!;
+      settled++;
+    });
+  const start = new Float64Array(messages);
+  let seconds = 0;
+
+  if (config.sender.startsWith('sluice')) {
+    const pool = createPool({
+      host,
+      port,
+      name: 'bench.sluice.test',
+      maxConnections: connections,
+      maxMessagesPerConnection: perConnection,
+      pipelining: config.sender !== 'sluice-lockstep',
+      chunking: config.sender === 'sluice-data' || config.sender === 'sluice-lockstep' ? false : { window: config.sender === 'sluice-bdat-window' ? config.window : 1 },
+      highWaterMark: 2 * connections * perConnection,
+      timeouts: { idle: 5_000 },
+    });
+    const pending: Promise<unknown>[] = [];
+    async function* source() {
+      for (let i = 0; i < messages; i++) yield i;
+    }
+    for await (const i of source()) {
+      if (config.generator && pool.full) await once(pool, 'drain');
+      start[i] = performance.now();
+      const p = track(i, pool.send({ envelope: envelope(i, config), body: body(i, config) }));
+      if (!config.generator) pending.push(p);
+    }
+    await new Promise<void>((resolve) => {
+      const check = () => (settled === messages ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    await Promise.all(pending);
+    seconds = (performance.now() - t0) / 1000;
+    await pool.close();
+  } else if (config.sender === 'nodemailer-pool') {
+    const transport = nodemailer.createTransport({ host, port, pool: true, maxConnections: connections, maxMessages: perConnection, ignoreTLS: true, name: 'bench.sluice.test' });
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < messages; i++) {
+      start[i] = performance.now();
+      all.push(track(i, transport.sendMail({ envelope: envelope(i, config), raw: body(i, config) })));
+    }
+    await Promise.all(all);
+    seconds = (performance.now() - t0) / 1000;
+    transport.close();
+  } else {
+    // What a naive app does: a new connection for every message, `connections` at a time.
+    const transport = nodemailer.createTransport({ host, port, ignoreTLS: true, name: 'bench.sluice.test' });
+    let next = 0;
+    const worker = async () => {
+      while (next < messages) {
+        const i = next++;
+        start[i] = performance.now();
+        await track(i, transport.sendMail({ envelope: envelope(i, config), raw: body(i, config) }));
+      }
+    };
+    await Promise.all(Array.from({ length: connections }, worker));
+    seconds = (performance.now() - t0) / 1000;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  eld.disable();
+  if (report) clearInterval(report);
+  process.send?.({ type: 'progress', done: settled });
+  const sorted = latencies.slice().sort();
+  return {
+    sender: config.sender,
+    delivered,
+    failed,
+    seconds,
+    perSecond: delivered / seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    cpuPer1000: ((cpu.user + cpu.system) / 1e6 / messages) * 1000,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    eventLoopP99: eld.percentile(99) / 1e6,
+  };
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ClientConfig;
+run(config).then(
+  (result) => {
+    process.send?.({ type: 'result', result });
+    process.disconnect?.();
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

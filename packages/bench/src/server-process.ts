@@ -1,0 +1,21 @@
+/**
+ * The mock server in its own process, so that client and server never share an event loop.
+ * Started by the bench with the server options as JSON in argv[2]; talks over the IPC channel.
+ */
+import { startMockServer } from '@sluice/mock-server';
+
+const options = JSON.parse(process.argv[2] ?? '{}');
+const server = await startMockServer({ record: false, ...options });
+process.send?.({ type: 'ready', host: server.host, port: server.port });
+process.on('message', async (msg: { type: string }) => {
+  if (msg.type === 'count') process.send?.({ type: 'count', count: server.inbox.messages.length, connections: server.connections.length });
+  if (msg.type === 'clear') {
+    server.clear();
+    process.send?.({ type: 'cleared' });
+  }
+  if (msg.type === 'close') {
+    await server.close();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
