@@ -46,6 +46,17 @@ describe('the pool', () => {
     expect(s.inbox.messages).toHaveLength(6);
   });
 
+  it('recovers when the server closes an idle connection (421 idle timeout)', async () => {
+    const s = await server({ idleTimeout: 100 });
+    const p = pool(s, { maxConnections: 1 });
+    await p.send(message(0));
+    await vi.waitFor(() => expect(s.openConnections).toBe(0), { timeout: 2000 });
+    const result = await p.send(message(1));
+    expect(result.outcome).toBe('delivered');
+    expect(s.connections).toHaveLength(2);
+    expect(s.inbox.messages).toHaveLength(2);
+  });
+
   it('close() drains the queue, then QUITs; later sends fail with ECLOSED', async () => {
     const s = await server({ rtt: 10 });
     const p = pool(s, { maxConnections: 2 });
