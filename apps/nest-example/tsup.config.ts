@@ -6,4 +6,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // One copy of terminus for the app and @sluice/nestjs/terminus (its classes are DI tokens).
+  external: ['@nestjs/terminus'],
 });

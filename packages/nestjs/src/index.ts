@@ -1,0 +1,12 @@
+export { DEFAULT_MAILER_NAME, InjectMailer, MailerService, getMailerToken } from './mailer.js';
+export { SluiceModule } from './sluice.module.js';
+export type {
+  SluiceExistingPoolOptions,
+  SluiceModuleAsyncOptions,
+  SluiceModuleExtras,
+  SluiceModuleForRootOptions,
+  SluiceModuleOptions,
+  SluiceOptionsFactory,
+  SluicePoolOptions,
+  VerifyOnStart,
+} from './sluice.module.js';

@@ -1,0 +1,44 @@
+import { Inject } from '@nestjs/common';
+import type { MailOptions, Message, Pool, PoolStats, SendOptions, SendResult, VerifyResult } from '@sluice/core';
+
+/** The name of the pool registered without a `name`. */
+export const DEFAULT_MAILER_NAME = 'default';
+
+/**
+ * Sends through one sluice pool. Inject the default pool's mailer by class (`MailerService`) or with
+ * `@InjectMailer()`; a named pool's with `@InjectMailer('billing')`.
+ */
+export class MailerService {
+  constructor(
+    /** The underlying pool (events, backpressure with `pool.full` and 'drain'). */
+    readonly pool: Pool,
+    readonly name: string = DEFAULT_MAILER_NAME,
+  ) {}
+
+  /** Sends a prepared message (envelope + RFC 5322 body). Resolves when delivered, rejects with a SluiceError otherwise. */
+  send(message: Message, options?: SendOptions): Promise<SendResult> {
+    return this.pool.send(message, options);
+  }
+
+  /** Composes nodemailer-style message options (from, to, subject, text, html, attachments…) and sends. */
+  sendMail(mail: MailOptions, options?: SendOptions): Promise<SendResult> {
+    return this.pool.sendMail(mail, options);
+  }
+
+  /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. */
+  verify(): Promise<VerifyResult> {
+    return this.pool.verify();
+  }
+
+  get stats(): PoolStats {
+    return this.pool.stats;
+  }
+}
+
+/** The injection token of a pool's mailer: the `MailerService` class for the default pool, a string for a named one. */
+export function getMailerToken(name?: string): string | typeof MailerService {
+  return name === undefined || name === DEFAULT_MAILER_NAME ? MailerService : `SluiceMailer:${name}`;
+}
+
+/** Injects the mailer of the pool registered with `name` (the default pool without one). */
+export const InjectMailer = (name?: string): PropertyDecorator & ParameterDecorator => Inject(getMailerToken(name));
