@@ -133,6 +133,11 @@ describe('the pool', () => {
     await expect(pool(s, { tls: {} }).verify()).rejects.toMatchObject({ code: 'ETLS' });
   });
 
+  it('verify() stops at its AbortSignal when the server never greets', async () => {
+    const s = await server({ faults: [{ command: 'CONNECT', action: 'stall' }] });
+    await expect(pool(s).verify({ signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ code: 'EABORT' });
+  });
+
   it('reports stats and events', async () => {
     const s = await server();
     const p = pool(s);

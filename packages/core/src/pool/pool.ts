@@ -190,15 +190,27 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     return this.send({ envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() }, options);
   }
 
-  /** Opens a connection, runs greeting, EHLO, STARTTLS and AUTH, then QUITs. Rejects with the error that stopped it. */
-  async verify(): Promise<VerifyResult> {
+  /**
+   * Opens a connection, runs greeting, EHLO, STARTTLS and AUTH, then QUITs. Rejects with the error that
+   * stopped it. `signal` cuts it short (a health check with its own deadline): EABORT.
+   */
+  async verify(options: { signal?: AbortSignal } = {}): Promise<VerifyResult> {
     const conn = new Connection<Job>({ ...this.options.connection, maxMessages: 1 }, {
       next: () => null,
       settle: () => {},
       idle: () => {},
       closed: () => {},
     });
-    const capabilities = await conn.open();
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal, 'The verification was aborted');
+    const onAbort = () => conn.destroy(abortError(signal!, 'The verification was aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let capabilities: Capabilities;
+    try {
+      capabilities = await conn.open();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
     const result = { capabilities, encrypted: conn.encrypted, authenticated: conn.authenticated };
     conn.quit();
     return result;
@@ -605,8 +617,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
 const used = new WeakSet<SluiceError>();
 
-function abortError(signal: AbortSignal): SluiceError {
-  return new SluiceError(ErrorCodes.EABORT, 'The send was aborted before it reached the wire', { cause: signal.reason, outcome: 'failed' });
+function abortError(signal: AbortSignal, message = 'The send was aborted before it reached the wire'): SluiceError {
+  return new SluiceError(ErrorCodes.EABORT, message, { cause: signal.reason, outcome: 'failed' });
 }
 
 /** Creates a pool. See PoolOptions for the defaults and why they are what they are. */
