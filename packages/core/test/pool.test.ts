@@ -70,6 +70,16 @@ describe('the pool', () => {
     await p.close(); // idempotent
   });
 
+  it('close() waits for a sendMail() that is still composing its message', async () => {
+    const s = await server();
+    const p = pool(s);
+    const sent = p.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'late', text: 'x' });
+    await p.close();
+    await expect(sent).resolves.toMatchObject({ outcome: 'delivered' });
+    expect(s.inbox.messages).toHaveLength(1);
+    await expect(p.sendMail({ from: 'a@example.com', to: 'b@example.com', text: 'x' })).rejects.toMatchObject({ code: 'ECLOSED' });
+  });
+
   it('destroy() fails what is queued and closes every socket', async () => {
     const s = await server({ rtt: 50 });
     const p = pool(s, { maxConnections: 1 });

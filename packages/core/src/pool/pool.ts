@@ -99,6 +99,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private readonly idleArmed = new WeakSet<Connection<Job>>();
   private connecting = 0;
   private inFlightCount = 0;
+  /** sendMail() calls still composing their message. */
+  private composing = 0;
   private readonly limit: ConcurrencyLimit;
   private readonly bucket: TokenBucket | null;
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -127,8 +129,13 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    return this.enqueue(message, options, false);
+  }
+
+  /** `accepted`: the message was accepted before close() (sendMail composing it), so closing does not refuse it. */
+  private enqueue(message: Message, options: SendOptions, accepted: boolean): Promise<SendResult> {
     return new Promise<SendResult>((resolve, reject) => {
-      if (this.closing || this.destroyed) {
+      if (this.destroyed || (this.closing && !accepted)) {
         return reject(new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' }));
       }
       let prepared: PreparedMessage;
@@ -183,11 +190,24 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
   async sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    const { dsn, ...rest } = mail;
-    const node = new MailComposer(rest).compile();
-    const envelope = node.getEnvelope();
-    const body = await node.build();
-    return this.send({ envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() }, options);
+    if (this.closing || this.destroyed) throw new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
+    // Counted from now: a close() called while the message is being composed waits for it.
+    this.composing++;
+    let message: Message;
+    try {
+      const { dsn, ...rest } = mail;
+      const node = new MailComposer(rest).compile();
+      const envelope = node.getEnvelope();
+      const body = await node.build();
+      message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
+    } catch (cause) {
+      throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, outcome: 'rejected' });
+    } finally {
+      this.composing--;
+    }
+    const sent = this.enqueue(message, options, true);
+    this.maybeIdle();
+    return sent;
   }
 
   /**
@@ -246,7 +266,14 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.closing = true;
     this.closePromise = new Promise<void>((resolve) => {
       const check = () => {
-        if (this.queue.length === 0 && this.delayed.size === 0 && this.inFlightCount === 0 && this.connections.size === 0 && this.connecting === 0) {
+        if (
+          this.queue.length === 0 &&
+          this.delayed.size === 0 &&
+          this.inFlightCount === 0 &&
+          this.composing === 0 &&
+          this.connections.size === 0 &&
+          this.connecting === 0
+        ) {
           this.off('close', check);
           this.off('idle', check);
           this.clearWake();
@@ -564,7 +591,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   }
 
   private maybeIdle(): void {
-    if (this.queue.length === 0 && this.delayed.size === 0 && this.inFlightCount === 0) {
+    if (this.queue.length === 0 && this.delayed.size === 0 && this.inFlightCount === 0 && this.composing === 0) {
       this.emit('idle');
       if (this.closing) this.retireIdle();
     }
