@@ -1,0 +1,53 @@
+import net from 'node:net';
+import { type Pool, type PoolOptions, createPool } from '@sluice/core';
+import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
+import { afterEach } from 'vitest';
+import { type SluiceMiddleware, sluice } from '../src/index.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A mock server on port 0 without STARTTLS, closed after the test. */
+export async function server(options: MockServerOptions = {}): Promise<MockServer> {
+  const s = await startMockServer({ ...options, extensions: { starttls: false, ...options.extensions } });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+export function poolOptions(s: { host: string; port: number }, options: Partial<PoolOptions> = {}): PoolOptions {
+  return { host: s.host, port: s.port, name: 'client.sluice.test', retry: false, ...options };
+}
+
+/** A pool the test owns, destroyed after the test. */
+export function pool(s: { host: string; port: number }, options: Partial<PoolOptions> = {}): Pool {
+  const p = createPool(poolOptions(s, options));
+  cleanups.push(() => p.destroy());
+  return p;
+}
+
+/** sluice() with a pool it creates; the pool is destroyed after the test. */
+export function mailer(s: { host: string; port: number }, options: Partial<PoolOptions> = {}): SluiceMiddleware {
+  const m = sluice(poolOptions(s, options));
+  cleanups.push(() => m.pool.destroy());
+  return m;
+}
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<{ host: string; port: number }> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return { host: '127.0.0.1', port };
+}
+
+/** The reply to the end of the content, whether the client used DATA or BDAT. */
+export function contentFault(rule: Omit<import('@sluice/mock-server').FaultRule, 'command'>): import('@sluice/mock-server').FaultRule[] {
+  return [
+    { command: 'DOT', ...rule },
+    { command: 'BDAT_LAST', ...rule },
+  ];
+}
