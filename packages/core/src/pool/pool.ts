@@ -452,7 +452,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         break;
       case 'transient': {
         job.rejected.push(...result.rejected);
-        const canRetry = !job.consumed && (result.immediate ? job.attempts <= this.options.retry.retries + 3 : job.retries < this.options.retry.retries);
+        // An immediate retry (a stale connection, a pipelining race) is not a server verdict and does not
+        // use the budget, but it is bounded too; `retry: false` turns both off.
+        const budget = this.options.retry.retries;
+        const canRetry = !job.consumed && budget > 0 && (result.immediate ? job.attempts <= budget + 3 : job.retries < budget);
         if (!canRetry) {
           if (job.accepted.length > 0) {
             for (const address of result.retry) job.pending.push(this.pendingFrom(address, result.error));
