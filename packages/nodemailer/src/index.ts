@@ -1,0 +1,276 @@
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import {
+  createPool,
+  type DsnOptions,
+  ErrorCodes,
+  isSluiceError,
+  type Message,
+  type Pool,
+  type PoolOptions,
+  type RecipientResult,
+  type SendResult,
+  SluiceError,
+  SmtpReplyError,
+} from '@sluice/core';
+import type { MailMessage, NodemailerError, SentMessageInfo, SMTPEnvelopeDsn, Transport } from 'nodemailer';
+import pkg from '../package.json' with { type: 'json' };
+
+export interface SluiceTransportExtras {
+  /**
+   * Messages up to this many bytes are rendered (DKIM and stream plugins included) into memory before
+   * they are queued: they get SIZE, BDAT pipelining, retries and recipient splits. A larger message
+   * streams from nodemailer as the connection writes it. Default 1 MiB.
+   */
+  maxBufferSize?: number;
+}
+
+/** `PoolOptions` (the transport creates and owns a pool) or `{ pool }` (an existing pool, never closed here). */
+export type SluiceTransportOptions = (PoolOptions | { pool: Pool }) & SluiceTransportExtras;
+
+/** The info nodemailer's `sendMail` resolves with, shaped like its SMTP pool's. */
+export interface SluiceSentMessageInfo extends SentMessageInfo {
+  envelope: { from: string | false; to: string[] };
+  messageId: string;
+  accepted: string[];
+  rejected: string[];
+  /** One error per rejected recipient: code 'EENVELOPE', responseCode, response, command, recipient. */
+  rejectedErrors?: SluiceError[];
+  /** Recipients refused with a 4xx reply (not retried). */
+  pending: string[];
+  /** The reply to the end of the content, e.g. `250 2.0.0 Ok: queued as 1A2B`. */
+  response: string;
+}
+
+export type SluiceSendCallback = (err: NodemailerError | null, info?: SluiceSentMessageInfo) => void;
+
+const DEFAULT_MAX_BUFFER = 1024 * 1024;
+
+/** A nodemailer transport backed by a sluice pool. Create it with {@link sluiceTransport}. */
+export class SluiceTransport extends EventEmitter implements Transport<SluiceSentMessageInfo> {
+  readonly name = 'sluice';
+  readonly version: string = pkg.version;
+  /** nodemailer hands `mail.data.signal` to us: a queued message is dropped when it aborts. */
+  readonly supportsAbortSignal = true;
+  /** The pool behind the transport (shared or owned). */
+  readonly pool: Pool;
+  readonly ownsPool: boolean;
+  private readonly maxBufferSize: number;
+  /** Messages being rendered (not in the pool's queue yet), with their streams. */
+  private readonly rendering = new Map<Promise<unknown>, Readable>();
+  /** Messages whose callback has not run yet. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly onPoolIdle = () => {
+    if (this.isIdle()) this.emit('idle');
+  };
+  private readonly onPoolClose = () => {
+    const s = this.pool.stats;
+    if (s.connections === 0 && s.queued === 0 && s.inFlight === 0) this.emit('clear');
+  };
+
+  constructor(options: SluiceTransportOptions) {
+    super();
+    const { maxBufferSize = DEFAULT_MAX_BUFFER, ...rest } = options ?? ({} as SluiceTransportOptions);
+    if (!(typeof maxBufferSize === 'number' && maxBufferSize >= 0)) {
+      throw new SluiceError(ErrorCodes.EOPTIONS, 'maxBufferSize must be a non-negative number', { permanent: true });
+    }
+    this.maxBufferSize = maxBufferSize;
+    if ('pool' in rest && rest.pool !== undefined) {
+      if (Object.keys(rest).length > 1) {
+        throw new SluiceError(ErrorCodes.EOPTIONS, 'Pass either pool options or { pool }, not both', { permanent: true });
+      }
+      this.pool = rest.pool;
+      this.ownsPool = false;
+    } else {
+      this.pool = createPool(rest as PoolOptions);
+      this.ownsPool = true;
+    }
+    this.pool.on('drain', this.onPoolIdle);
+    this.pool.on('idle', this.onPoolIdle);
+    this.pool.on('close', this.onPoolClose);
+    // Like nodemailer's pool: announce that messages can be sent once listeners are attached.
+    setImmediate(this.onPoolIdle).unref();
+  }
+
+  /** Called by nodemailer's `sendMail` once the message is compiled and its plugins have run. */
+  send(mail: MailMessage<SluiceSentMessageInfo>, callback: SluiceSendCallback): void {
+    // Never call back synchronously, and never from inside a promise chain (a throwing callback must not be swallowed).
+    const done: SluiceSendCallback = (err, info) => process.nextTick(callback, err, info);
+    if (this.closed) return done(asError(closedError()));
+    const signal = mail.data.signal ?? undefined;
+    let envelope: SluiceSentMessageInfo['envelope'];
+    let messageId: string;
+    let stream: Readable;
+    let dsn: DsnOptions | undefined;
+    try {
+      const env = mail.message.getEnvelope();
+      envelope = { from: env.from, to: env.to };
+      messageId = mail.message.messageId();
+      dsn = toDsn(mail.data.dsn, env.to);
+      stream = mail.message.createReadStream();
+    } catch (err) {
+      return done(asError(err));
+    }
+    // The pool.send call happens in the same reaction that removes the message from `rendering`,
+    // so close() never sees a message in neither place.
+    const queued = readBody(stream, this.maxBufferSize, signal).then(
+      (body) => {
+        this.rendering.delete(queued);
+        const message: Message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId };
+        return { sent: this.pool.send(message, { signal }) };
+      },
+      (err) => {
+        this.rendering.delete(queued);
+        throw err;
+      },
+    );
+    this.rendering.set(queued, stream);
+    const settled = queued
+      .then(({ sent }) => sent)
+      .then(
+        (result) => done(null, toInfo(result, envelope, messageId)),
+        (err) => {
+          stream.destroy();
+          done(asError(err));
+        },
+      )
+      .finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
+  }
+
+  /** Connects, runs EHLO, STARTTLS and AUTH, and QUITs. Promise form without a callback. */
+  verify(): Promise<true>;
+  verify(callback: (err: NodemailerError | null, success?: true) => void): void;
+  verify(callback?: (err: NodemailerError | null, success?: true) => void): Promise<true> | undefined {
+    const verified = this.pool.verify().then(() => true as const);
+    if (!callback) return verified;
+    verified.then(
+      (ok) => process.nextTick(callback, null, ok),
+      (err) => process.nextTick(callback, asError(err)),
+    );
+    return undefined;
+  }
+
+  /** True while the pool's queue (and what is being rendered for it) is below its highWaterMark. */
+  isIdle(): boolean {
+    return !this.closed && this.pool.stats.queued + this.rendering.size < this.pool.options.highWaterMark;
+  }
+
+  /**
+   * Stops taking messages and resolves once every message this transport accepted has its outcome.
+   * An owned pool is then closed (QUIT); a shared pool stays open. `{ force: true }` destroys an owned
+   * pool at once (queued messages fail with ECLOSED).
+   */
+  close(options?: { force?: boolean }): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.ownsPool && options?.force) {
+        for (const stream of this.rendering.values()) stream.destroy(closedError());
+        await this.pool.destroy();
+      }
+      while (this.rendering.size > 0) await Promise.allSettled(this.rendering.keys());
+      if (this.ownsPool) await this.pool.close();
+      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      this.pool.off('drain', this.onPoolIdle);
+      this.pool.off('idle', this.onPoolIdle);
+      this.pool.off('close', this.onPoolClose);
+    })();
+    return this.closing;
+  }
+}
+
+/** `nodemailer.createTransport(sluiceTransport({ host, port, auth }))` or `sluiceTransport({ pool })`. */
+export function sluiceTransport(options: SluiceTransportOptions): SluiceTransport {
+  return new SluiceTransport(options);
+}
+
+/**
+ * Reads a message into one Buffer; past `max` bytes, returns the bytes read so far followed by the
+ * rest of the stream. An abort while rendering destroys the stream.
+ */
+async function readBody(stream: Readable, max: number, signal: AbortSignal | undefined): Promise<Buffer | AsyncIterable<Uint8Array>> {
+  const onAbort = () => stream.destroy(abortError(signal!));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const it: AsyncIterator<Buffer> = stream[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      head.push(r.value);
+      size += r.value.length;
+      if (size > max) return concat(head, it);
+    }
+    return Buffer.concat(head, size);
+  } catch (err) {
+    if (isSluiceError(err)) throw err;
+    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be rendered: ${(err as Error)?.message ?? err}`, {
+      cause: err,
+      permanent: true,
+      outcome: 'rejected',
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function* concat(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  } finally {
+    await it.return?.(); // destroys the stream when the writer stops early
+  }
+}
+
+/** nodemailer's DSN shape ({ ret|return, envid|id, notify, recipient|orcpt }) as the core's; invalid values are refused by the core. */
+export function toDsn(dsn: SMTPEnvelopeDsn | undefined | null, to: string[]): DsnOptions | undefined {
+  if (!dsn) return undefined;
+  const out: DsnOptions = {};
+  const ret = String(dsn.ret ?? dsn.return ?? '').toUpperCase();
+  if (ret) out.ret = (ret === 'HEADERS' ? 'HDRS' : ret === 'BODY' ? 'FULL' : ret) as DsnOptions['ret'];
+  const envid = String(dsn.envid ?? dsn.id ?? '');
+  if (envid) out.envid = envid;
+  if (dsn.notify) {
+    const list = (typeof dsn.notify === 'string' ? dsn.notify.split(',') : dsn.notify).map((n) => String(n).trim().toUpperCase());
+    out.notify = (list.length === 1 && list[0] === 'NEVER' ? 'NEVER' : list) as DsnOptions['notify'];
+  }
+  // nodemailer sends the one ORCPT with every RCPT; the core takes "rfc822;" off and puts it back.
+  const orcpt = String(dsn.recipient ?? dsn.orcpt ?? '').replace(/^rfc822;/i, '');
+  if (orcpt) out.orcpt = Object.fromEntries(to.map((address) => [address, orcpt]));
+  return out;
+}
+
+function toInfo(result: SendResult, envelope: SluiceSentMessageInfo['envelope'], messageId: string): SluiceSentMessageInfo {
+  const info: SluiceSentMessageInfo = {
+    envelope,
+    messageId,
+    accepted: result.accepted.map((r) => r.address),
+    rejected: result.rejected.map((r) => r.address),
+    pending: result.pending.map((r) => r.address),
+    response: result.response,
+  };
+  if (result.rejected.length > 0) info.rejectedErrors = result.rejected.map(recipientError);
+  return info;
+}
+
+function recipientError(r: RecipientResult): SluiceError {
+  const reply = { code: r.code, enhanced: r.enhancedCode, lines: r.response.split('\n'), text: r.response };
+  return Object.assign(new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `Recipient command failed: ${r.response}`), { recipient: r.address });
+}
+
+/** The core's error as is; an error that ends a send with refused recipients also gets nodemailer's `rejectedErrors`. */
+function asError(err: unknown): NodemailerError {
+  if (isSluiceError(err) && err.rejected?.length) Object.assign(err, { rejectedErrors: err.rejected.map(recipientError) });
+  return err as NodemailerError;
+}
+
+function closedError(): SluiceError {
+  return new SluiceError(ErrorCodes.ECLOSED, 'The transport is closed', { outcome: 'failed' });
+}
+
+function abortError(signal: AbortSignal): SluiceError {
+  return new SluiceError(ErrorCodes.EABORT, 'The send was aborted before it reached the wire', { cause: signal.reason, outcome: 'failed' });
+}
