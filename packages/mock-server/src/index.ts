@@ -1,0 +1,14 @@
+export { PROFILE_NAMES } from './profiles.js';
+export { startMockServer } from './server.js';
+export type {
+  ConnectionStats,
+  Extensions,
+  FaultAction,
+  FaultCommand,
+  FaultRule,
+  Inbox,
+  MockServer,
+  MockServerOptions,
+  ProfileName,
+  ReceivedMessage,
+} from './types.js';
