@@ -24,6 +24,14 @@ describe('TLS', () => {
     expect(s.connections[0]!.byCommand.MAIL ?? 0).toBe(0);
   });
 
+  it('sees a connection dropped under TLS at once, and requeues the message', async () => {
+    const s = await server({ extensions: { starttls: true }, faults: [{ command: 'RCPT', action: 'drop', times: 1 }] });
+    const p = pool(s); // default timeouts: minutes, so only a prompt close passes
+    const result = await p.send(message(0));
+    expect(result.attempts).toBe(2);
+    expect(s.inbox.messages).toHaveLength(1);
+  });
+
   it('speaks implicit TLS (secure: true)', async () => {
     const s = await server({ secure: true });
     const p = pool(s, { secure: true });

@@ -47,9 +47,11 @@ class TlsTransport implements Transport {
   }
 
   abort(): void {
-    // Let the encrypted bytes already written reach the link before the reset.
+    // Let the encrypted bytes already written reach the link before the reset. An empty write's
+    // callback runs once everything before it is flushed; 'drain' would only come after a write
+    // that returned false, so it may never come.
     const kill = () => this.tls.destroy();
-    if (this.tls.writableLength > 0) this.tls.once('drain', kill);
+    if (this.tls.writableLength > 0) this.tls.write('', kill);
     else setImmediate(kill);
   }
 
