@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@sluice/source'] } },
   test: {
     include: ['test/**/*.test.ts'],
+    // The Postfix tests run in `pnpm test:interop` (vitest.interop.config.ts), which starts Postfix.
+    exclude: ['test/interop/**'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

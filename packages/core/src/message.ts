@@ -111,11 +111,15 @@ export function prepareMessage(message: Message): PreparedMessage {
   if (message.messageId !== undefined && (typeof message.messageId !== 'string' || /[\r\n]/.test(message.messageId))) {
     throw new SluiceError(ErrorCodes.EMESSAGE, 'message.messageId must be a string without CR or LF', { permanent: true });
   }
+  // CRLF-normalised once, here: RFC 1870's SIZE counts the message as sent, with CRLF line ends, and
+  // BDAT sends exactly these bytes. (Usually no copy: a body with CRLF ends comes back as is.)
+  const normalised = body ? new BodyEncoder(false).encode(body) : undefined;
   return {
     from: envelope.from,
     to: [...envelope.to],
     dsn: envelope.dsn,
-    size: envelope.size ?? body?.length,
+    size: envelope.size ?? normalised?.length,
+    bdatBody: normalised,
     eightBit: body ? has8bit(body) : null,
     smtpUtf8: needsSmtpUtf8(envelope),
     body,

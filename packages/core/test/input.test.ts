@@ -104,5 +104,7 @@ describe('extensions the message needs', () => {
     const s2 = await server();
     await pool(s2).send(message(0, {}, body));
     expect(s2.inbox.messages[0]!.raw!.toString()).toBe('Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend');
+    // RFC 1870: SIZE counts the message as sent, with CRLF line ends.
+    expect(s2.inbox.messages[0]!.mailParams.SIZE).toBe(String(s2.inbox.messages[0]!.raw!.length));
   });
 });

@@ -33,6 +33,17 @@ describe('stream bodies', () => {
     });
   }
 
+  it('cuts a large piece of a stream into BDAT chunks of chunkSize', async () => {
+    const s = await server();
+    const p = pool(s, { chunking: { chunkSize: 4096 } });
+    const big = Buffer.from(`Subject: big\r\n\r\n${'y'.repeat(100 * 1024)}\r\n`);
+    await p.send(message(0, {}, Readable.from([big])));
+    expect(s.inbox.messages[0]!.raw!.equals(big)).toBe(true);
+    // ceil(size / 4096) chunks, the last one with LAST (possibly empty).
+    expect(s.connections[0]!.byCommand.BDAT).toBeGreaterThanOrEqual(Math.ceil(big.length / 4096));
+    expect(s.connections[0]!.byCommand.BDAT).toBeLessThanOrEqual(Math.ceil(big.length / 4096) + 1);
+  });
+
   it('fails the message (not the pool) when its body stream errors, and sends no final "."', async () => {
     const s = await server({ extensions: { chunking: false } });
     const p = pool(s, { maxConnections: 1 });

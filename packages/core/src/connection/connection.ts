@@ -658,7 +658,16 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         }
         pending.push(encoded);
         pendingBytes += encoded.length;
-        if (pendingBytes >= chunkSize) await flushBdat(false);
+        // Chunks of exactly chunkSize: a large piece of the stream is cut, not sent whole.
+        while (pendingBytes >= chunkSize && !txn.bdatError) {
+          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+          pending = [all.subarray(0, chunkSize)];
+          const restBytes = all.subarray(chunkSize);
+          pendingBytes = chunkSize;
+          await flushBdat(false);
+          pending = restBytes.length ? [restBytes] : [];
+          pendingBytes = restBytes.length;
+        }
       }
     } catch (cause) {
       // The user's stream failed in the middle of the content. Without the final "." the server
@@ -778,7 +787,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       if (txn.data.code >= 500) return { type: 'rejected', error, rejected: [...rejected, ...accepted.map((a) => ({ ...a }))] };
       return { type: 'transient', error, rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };
     }
-    const final = txn.final ?? txn.bdatError;
+    // The first refused chunk is the verdict: replies to later chunks only say "discarded after an
+    // earlier error" (RFC 3030 §2).
+    const final = txn.bdatError ?? txn.final;
     if (final === null) {
       if (txn.committed) {
         return {
@@ -794,7 +805,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       return { type: 'transient', error: this.lostError(txn.chunking ? 'BDAT' : 'DATA'), rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };
     }
     const command = txn.chunking ? 'BDAT' : 'DOT';
-    if (ok(final) && txn.final) return { type: 'delivered', reply: final, accepted, rejected, pending, deferred };
+    if (ok(final)) return { type: 'delivered', reply: final, accepted, rejected, pending, deferred };
     const error = new SmtpReplyError(ErrorCodes.EMESSAGE, command, final, `The message was refused: ${final.lines.join(' ')}`);
     if (final.code >= 500) return { type: 'rejected', error, rejected: [...rejected, ...accepted.map((a) => ({ ...a, code: final.code, enhancedCode: final.enhanced, response: final.lines.join('\n') }))] };
     return { type: 'transient', error, rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };

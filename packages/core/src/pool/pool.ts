@@ -61,26 +61,61 @@ export interface PoolEvents {
   error: [error: SluiceError];
 }
 
-interface Job extends PreparedMessage {
-  resolve: (result: SendResult) => void;
-  reject: (error: SluiceError) => void;
+/**
+ * A message in the pool: its wire-ready form plus its bookkeeping. A class, so that every job has the
+ * same shape (one hidden class on the hot path).
+ */
+class Job implements PreparedMessage {
+  from: string;
+  to: string[];
+  dsn: PreparedMessage['dsn'];
+  size: number | undefined;
+  eightBit: boolean | null;
+  smtpUtf8: boolean;
+  body: Buffer | null;
+  stream: AsyncIterable<Uint8Array> | null;
+  consumed = false;
+  dataChunks: Buffer[] | undefined = undefined;
+  bdatBody: Buffer | undefined = undefined;
+  messageId: string | undefined;
+  /** Every recipient, for the result. */
+  readonly allTo: string[];
   /** Recipients not yet tried (beyond maxRecipientsPerTransaction, or deferred by "too many recipients"). */
   rest: string[];
-  accepted: RecipientResult[];
-  rejected: RecipientResult[];
-  pending: RecipientResult[];
+  accepted: RecipientResult[] = [];
+  rejected: RecipientResult[] = [];
+  pending: RecipientResult[] = [];
   /** Transactions attempted. */
-  attempts: number;
+  attempts = 0;
   /** Retries used (transient failures). */
-  retries: number;
-  queuedAt: number;
-  startedAt: number;
-  lastReply: { code: number; enhanced: string | null; text: string } | null;
-  connectionId: number;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
-  state: 'queued' | 'delayed' | 'active' | 'done';
-  allTo: string[];
+  retries = 0;
+  readonly queuedAt = Date.now();
+  startedAt = 0;
+  lastReply: { code: number; enhanced: string | null; text: string } | null = null;
+  connectionId = 0;
+  onAbort: (() => void) | null = null;
+  state: 'queued' | 'delayed' | 'active' | 'done' = 'queued';
+
+  constructor(
+    prepared: PreparedMessage,
+    limit: number,
+    readonly resolve: (result: SendResult) => void,
+    readonly reject: (error: SluiceError) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    this.from = prepared.from;
+    this.allTo = prepared.to;
+    this.to = prepared.to.length > limit ? prepared.to.slice(0, limit) : prepared.to;
+    this.rest = prepared.to.length > limit ? prepared.to.slice(limit) : [];
+    this.dsn = prepared.dsn;
+    this.size = prepared.size;
+    this.eightBit = prepared.eightBit;
+    this.smtpUtf8 = prepared.smtpUtf8;
+    this.body = prepared.body;
+    this.stream = prepared.stream;
+    this.bdatBody = prepared.bdatBody;
+    this.messageId = prepared.messageId;
+  }
 }
 
 /**
@@ -150,27 +185,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       }
       const signal = options.signal;
       if (signal?.aborted) return reject(abortError(signal));
-      const all = prepared.to;
-      const limit = this.options.maxRecipientsPerTransaction;
-      const job: Job = Object.assign(prepared, {
-        to: all.slice(0, limit),
-        rest: all.slice(limit),
-        allTo: all,
-        resolve,
-        reject,
-        accepted: [],
-        rejected: [],
-        pending: [],
-        attempts: 0,
-        retries: 0,
-        queuedAt: Date.now(),
-        startedAt: 0,
-        lastReply: null,
-        connectionId: 0,
-        signal,
-        onAbort: null,
-        state: 'queued' as const,
-      });
+      const job = new Job(prepared, this.options.maxRecipientsPerTransaction, resolve, reject, signal);
       if (signal) {
         job.onAbort = () => {
           if (job.state !== 'queued' && job.state !== 'delayed') return;

@@ -34,6 +34,9 @@ const LABEL = /^[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\u{10FFFF}]*[A
 // C0 and C1 controls, and the Unicode line and paragraph separators: none belongs in an address.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const NON_ASCII = /[^\u0000-\u007f]/;
+/** The common case, checked with one regex: an ASCII dot-atom @ an ASCII host name. */
+const SIMPLE_ADDRESS =
+  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 function envelopeError(message: string): SluiceError {
   return new SluiceError(ErrorCodes.EENVELOPE, message, { permanent: true, command: 'ENVELOPE' });
@@ -47,6 +50,7 @@ function envelopeError(message: string): SluiceError {
 export function validateAddress(address: string, role: 'sender' | 'recipient'): void {
   if (typeof address !== 'string') throw envelopeError(`The ${role} address must be a string`);
   if (role === 'sender' && address === '') return; // the null reverse-path
+  if (address.length <= 255 && SIMPLE_ADDRESS.test(address) && address.indexOf('@') <= 64) return;
   const shown = JSON.stringify(address.length > 80 ? `${address.slice(0, 80)}…` : address);
   if (CONTROL.test(address)) throw envelopeError(`The ${role} address ${shown} contains a control character (CR, LF, NUL…)`);
   // RFC 5321 allows "<" and ">" inside a quoted local part, but a careless server may end the path

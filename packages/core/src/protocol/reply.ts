@@ -21,7 +21,6 @@ export interface ReplyParserLimits {
 
 export const DEFAULT_REPLY_LIMITS: ReplyParserLimits = { maxLineLength: 8192, maxReplySize: 65536 };
 
-const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?= |$)/;
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -106,18 +105,43 @@ export class ReplyParser {
 
 export function buildReply(code: number, lines: string[]): Reply {
   let enhanced: string | null = null;
-  const texts: string[] = new Array(lines.length);
+  const cls = Math.floor(code / 100);
+  let text = '';
   for (let i = 0; i < lines.length; i++) {
-    let text = lines[i]!.slice(4);
-    const m = ENHANCED.exec(text);
+    const line = lines[i]!;
     // RFC 3463 §2: the class digit of the enhanced code must agree with the reply's first digit.
-    if (m && Number(m[1]) === Math.floor(code / 100)) {
-      if (i === 0) enhanced = `${m[1]}.${m[2]}.${m[3]}`;
-      text = text.slice(m[0].length).replace(/^ /, '');
-    }
-    texts[i] = text;
+    const end = enhancedEnd(line, 4, cls);
+    if (end > 0) {
+      if (i === 0) enhanced = line.slice(4, end);
+      text += (i ? '\n' : '') + line.slice(line.charCodeAt(end) === 32 ? end + 1 : end);
+    } else text += (i ? '\n' : '') + line.slice(4);
   }
-  return { code, enhanced, lines, text: texts.join('\n') };
+  return { code, enhanced, lines, text };
+}
+
+/**
+ * If `line` has an enhanced status code `class.subject.detail` at `from` (RFC 3463: class one digit,
+ * subject and detail 1–3 digits, then a space or the end), returns where it ends; else -1. Written by
+ * hand: it runs for every reply.
+ */
+function enhancedEnd(line: string, from: number, cls: number): number {
+  if ((cls !== 2 && cls !== 4 && cls !== 5) || line.charCodeAt(from) - 48 !== cls || line.charCodeAt(from + 1) !== 46) return -1;
+  let i = from + 2;
+  for (let part = 0; part < 2; part++) {
+    const start = i;
+    while (i < line.length && i - start < 4) {
+      const c = line.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      i++;
+    }
+    const digits = i - start;
+    if (digits < 1 || digits > 3) return -1;
+    if (part === 0) {
+      if (line.charCodeAt(i) !== 46) return -1;
+      i++;
+    }
+  }
+  return i === line.length || line.charCodeAt(i) === 32 ? i : -1;
 }
 
 /** A reply sluice makes up for a lost connection: RFC 5321 §3.8 says to treat it as a 451. */

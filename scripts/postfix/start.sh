@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Starts a private, throwaway Postfix instance on 127.0.0.1 for sluice's interop tests.
+#
+#   scripts/postfix/start.sh [DIR]        (default DIR: $PWD/.postfix-run)
+#
+# - Never touches the system instance: its main.cf/master.cf are neither read nor needed (a machine
+#   where debconf said "No configuration" is fine) and nothing under /etc/postfix is written.
+#   Everything lives in DIR: DIR/etc (main.cf, master.cf, maps), DIR/spool (queue), DIR/data,
+#   DIR/maillog (and maillog.1, the previous run's), DIR/port, DIR/tls (self-signed certificate).
+# - Listens on 127.0.0.1 on a free port picked at start; discards every message it accepts.
+# - Refuses exactly one recipient: rejected@example.com, with "550 5.1.1".
+# - Idempotent: an instance already running from DIR is stopped first, then DIR is reconfigured.
+# - Needs root (Postfix's master runs as root and drops to the "postfix" user); re-runs itself
+#   through `sudo -n` when possible.
+# - POSTFIX_DEBUG=1 logs every SMTP dialogue with 127.0.0.1 in full (debug_peer_list) to DIR/maillog.
+#
+# The last line of output is POSTFIX_PORT=NNNNN; the port is also written to DIR/port.
+set -euo pipefail
+
+export PATH="$PATH:/usr/sbin:/sbin"
+
+die() {
+  echo "postfix/start.sh: $*" >&2
+  exit 1
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env=POSTFIX_DEBUG,PATH "$0" "${1:-$PWD/.postfix-run}"
+  fi
+  die "must run as root (Postfix's master daemon runs as root), and sudo -n is not available"
+fi
+
+command -v postfix >/dev/null 2>&1 || die "postfix is not installed (apt-get install -y postfix)"
+command -v postconf >/dev/null 2>&1 || die "postconf not found"
+id postfix >/dev/null 2>&1 || die "the 'postfix' user does not exist (is the postfix package installed?)"
+getent group postdrop >/dev/null 2>&1 || die "the 'postdrop' group does not exist (is the postfix package installed?)"
+
+DIR="${1:-$PWD/.postfix-run}"
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd -P)"
+# Postfix splits lists (maillog_file_prefixes, …) on whitespace and commas.
+case "$DIR" in
+  *[[:space:],]*) die "DIR must not contain whitespace or commas: $DIR" ;;
+esac
+
+ETC="$DIR/etc"
+SPOOL="$DIR/spool"
+DATA="$DIR/data"
+LOG="$DIR/maillog"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# 1. Stop a previous instance from this DIR (a stale one from an earlier run, or a second start).
+"$HERE/stop.sh" "$DIR" >&2 || die "could not stop the previous instance in $DIR"
+
+mkdir -p "$ETC" "$SPOOL" "$DATA"
+# Owners and modes Postfix insists on (postfix-files): the queue directory belongs to root (its
+# subdirectories are created by `postfix check` below), the data directory to the mail owner.
+chown root:root "$ETC" "$SPOOL"
+chmod 755 "$ETC" "$SPOOL"
+chown postfix:root "$DATA"
+chmod 700 "$DATA"
+# Keep the previous run's log next to the new one for debugging.
+if [ -s "$LOG" ]; then mv -f "$LOG" "$LOG.1"; fi
+: >"$LOG"
+chmod 644 "$LOG"
+
+# 2. A self-signed certificate for STARTTLS (127.0.0.1 and localhost), when openssl is there.
+TLS_CONF=""
+if command -v openssl >/dev/null 2>&1; then
+  mkdir -p "$DIR/tls"
+  if [ ! -s "$DIR/tls/cert.pem" ] || [ ! -s "$DIR/tls/key.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+      -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" \
+      -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1 ||
+      { rm -f "$DIR/tls/cert.pem" "$DIR/tls/key.pem"; echo "postfix/start.sh: openssl failed: STARTTLS off" >&2; }
+  fi
+  if [ -s "$DIR/tls/cert.pem" ]; then
+    chmod 600 "$DIR/tls/key.pem"
+    chmod 644 "$DIR/tls/cert.pem"
+    TLS_CONF="smtpd_tls_security_level = may
+smtpd_tls_cert_file = $DIR/tls/cert.pem
+smtpd_tls_key_file = $DIR/tls/key.pem
+smtpd_tls_loglevel = 1"
+  fi
+fi
+[ -n "$TLS_CONF" ] || rm -f "$DIR/tls/cert.pem" "$DIR/tls/key.pem" 2>/dev/null || true
+[ -n "$TLS_CONF" ] || TLS_CONF="smtpd_tls_security_level = none"
+
+DEBUG_CONF=""
+if [ -n "${POSTFIX_DEBUG:-}" ] && [ "${POSTFIX_DEBUG}" != 0 ]; then
+  DEBUG_CONF="debug_peer_list = 127.0.0.1
+debug_peer_level = 2"
+fi
+
+free_port() {
+  if command -v node >/dev/null 2>&1; then
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+  elif command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+  else
+    die "need node or python3 to pick a free port"
+  fi
+}
+
+write_config() {
+  local port="$1"
+  printf '%s\n' 'rejected@example.com 550 5.1.1 No such user' >"$ETC/recipient_access"
+  # Body lines that start with "." are logged as Postfix saw them (after DATA's dot-unstuffing): the
+  # tests read them back to check dot-stuffing (DATA) and its absence (BDAT).
+  printf '%s\n' '/^(\..*)$/ WARN dot-line' >"$ETC/body_checks"
+  cat >"$ETC/main.cf" <<EOF
+# Generated by scripts/postfix/start.sh: a throwaway instance for sluice's interop tests.
+compatibility_level = 3.6
+queue_directory = $SPOOL
+data_directory = $DATA
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.sluice.test
+mydomain = sluice.test
+myorigin = \$myhostname
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+smtpd_banner = \$myhostname ESMTP Postfix (sluice interop)
+
+# Logs: DIR/maillog through postlogd (Postfix >= 3.4), no syslog needed.
+maillog_file = $LOG
+maillog_file_prefixes = $DIR
+
+# Accept anything from loopback, for any domain, and throw it away. No local delivery, no DNS.
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.0/8
+local_recipient_maps =
+alias_maps =
+alias_database =
+default_transport = discard:discarded
+relay_transport = discard:discarded
+local_transport = discard:discarded
+virtual_transport = discard:discarded
+smtpd_peername_lookup = no
+smtpd_helo_required = no
+smtpd_client_restrictions =
+smtpd_helo_restrictions =
+smtpd_sender_restrictions =
+smtpd_data_restrictions =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# One recipient is refused: rejected@example.com -> 550 5.1.1.
+smtpd_recipient_restrictions = check_recipient_access texthash:$ETC/recipient_access, permit_mynetworks, reject
+
+body_checks = regexp:$ETC/body_checks
+# Unique queue ids ("250 2.0.0 Ok: queued as ID"): the tests match replies to log lines with them.
+enable_long_queue_ids = yes
+
+# Extensions: PIPELINING, SIZE, 8BITMIME, DSN, SMTPUTF8, CHUNKING are Postfix defaults; spelt out.
+smtputf8_enable = yes
+smtpd_discard_ehlo_keywords =
+message_size_limit = 10240000
+# Strict like Postfix >= 3.9 about clients that pipeline where RFC 2920 does not allow it (they are
+# disconnected with "554 5.5.0 Error: SMTP protocol synchronization").
+smtpd_forbid_unauth_pipelining = yes
+# Strict about bare LF (the oracle for sluice's CRLF normalisation), loopback included.
+smtpd_forbid_bare_newline = reject
+smtpd_forbid_bare_newline_exclusions =
+
+# Fast: no tarpitting, no rate limits, no inflow throttle.
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 10000
+smtpd_hard_error_limit = 10000
+smtpd_junk_command_limit = 100000
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_new_tls_session_rate_limit = 0
+smtpd_client_auth_rate_limit = 0
+in_flow_delay = 0
+default_process_limit = 200
+biff = no
+
+$TLS_CONF
+$DEBUG_CONF
+EOF
+  # chroot "n" everywhere: the instance lives in DIR, not in a jail.
+  cat >"$ETC/master.cf" <<EOF
+# Generated by scripts/postfix/start.sh.
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:$port inet n  -       n       -       -       smtpd
+pickup     unix  n       -       n       60      1       pickup
+cleanup    unix  n       -       n       -       0       cleanup
+qmgr       unix  n       -       n       300     1       qmgr
+tlsmgr     unix  -       -       n       1000?   1       tlsmgr
+rewrite    unix  -       -       n       -       -       trivial-rewrite
+bounce     unix  -       -       n       -       0       bounce
+defer      unix  -       -       n       -       0       bounce
+trace      unix  -       -       n       -       0       bounce
+verify     unix  -       -       n       -       1       verify
+flush      unix  n       -       n       1000?   0       flush
+proxymap   unix  -       -       n       -       -       proxymap
+proxywrite unix  -       -       n       -       1       proxymap
+showq      unix  n       -       n       -       -       showq
+error      unix  -       -       n       -       -       error
+retry      unix  -       -       n       -       -       error
+discard    unix  -       -       n       -       -       discard
+anvil      unix  -       -       n       -       1       anvil
+scache     unix  -       -       n       -       1       scache
+postlog    unix-dgram n  -       n       -       1       postlogd
+EOF
+  chmod 644 "$ETC/main.cf" "$ETC/master.cf" "$ETC/recipient_access" "$ETC/body_checks"
+}
+
+# Waits for the 220 greeting on 127.0.0.1:$1.
+wait_banner() {
+  local port="$1" line
+  for _ in $(seq 1 50); do
+    # (The braces keep "2>/dev/null" from sticking to the shell: `exec` with only redirections is permanent.)
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+      if IFS= read -r -t 5 line <&3 && [[ "$line" == "220 "*"(sluice interop)"* ]]; then
+        printf 'QUIT\r\n' >&3 || true
+        exec 3<&- 3>&-
+        return 0
+      fi
+      exec 3<&- 3>&- || true
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# 3. Configure and start, on a fresh free port; try again if someone took the port meanwhile.
+PORT=""
+for attempt in 1 2 3; do
+  port="$(free_port)"
+  [ -n "$port" ] || die "could not pick a free port"
+  write_config "$port"
+  # Creates the queue directories with Postfix's owners and modes, and checks the configuration.
+  postfix -c "$ETC" check >&2 || die "postfix check failed (see $LOG)"
+  if postfix -c "$ETC" start >&2 && wait_banner "$port"; then
+    PORT="$port"
+    break
+  fi
+  echo "postfix/start.sh: start on port $port failed (attempt $attempt); last log lines:" >&2
+  tail -n 20 "$LOG" >&2 || true
+  postfix -c "$ETC" stop >/dev/null 2>&1 || true
+done
+[ -n "$PORT" ] || die "could not start Postfix (see $LOG)"
+
+echo "$PORT" >"$DIR/port"
+echo "postfix/start.sh: Postfix $(postconf -c "$ETC" -h mail_version) on 127.0.0.1:$PORT, config $ETC, log $LOG" >&2
+echo "POSTFIX_PORT=$PORT"
