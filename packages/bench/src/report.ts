@@ -82,6 +82,7 @@ export function svg(all: ScenarioResult[]): string {
     y += 34;
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="13">
+<title>sluice vs nodemailer: messages per second</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="22" font-size="16" font-weight="bold">sluice vs nodemailer: messages per second (same run, same mock server)</text>
 ${parts.join('\n')}
