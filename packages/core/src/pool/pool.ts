@@ -27,7 +27,7 @@ export interface PoolStats {
   busy: number;
   /** The connection limit in force (lowered after "too many connections" refusals). */
   maxConnections: number;
-  /** Messages waiting for a connection (retries waiting for their delay included). */
+  /** Messages waiting for a connection (retries waiting for their delay, and sendMail() calls still composing, included). */
   queued: number;
   /** Messages on the wire. */
   inFlight: number;
@@ -269,7 +269,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       idle,
       busy,
       maxConnections: this.limit.limit,
-      queued: this.queue.length + this.delayed.size,
+      queued: this.queue.length + this.delayed.size + this.composing,
       inFlight: this.inFlightCount,
       ...this.counters,
     };
