@@ -123,9 +123,12 @@ function targets(all: ScenarioResult[]): string {
   const t4nm = get(3, 'nodemailer-pool');
   const t5 = get(4, 'sluice-bdat');
   const lines = ['\n## Targets'];
-  if (t1) {
-    lines.push(`   ${mark((t1.ofFloor ?? 0) >= 0.9)} T1 ≥ 90 % of the floor: ${((t1.ofFloor ?? 0) * 100).toFixed(0)} % (${t1.sender})`);
-    lines.push(`   ${mark((t1.vsNodemailer ?? 0) >= 2)} T1 ≥ 2× nodemailer's pool: ${(t1.vsNodemailer ?? 0).toFixed(2)}×`);
+  const t1d = get(0, 'sluice-bdat');
+  if (t1d) {
+    // The default (one BDAT transaction in flight) against the one-round-trip floor; the opt-in window
+    // goes past that floor, so it is reported beside it, not instead of it.
+    lines.push(`   ${mark((t1d.ofFloor ?? 0) >= 0.9)} T1 ≥ 90 % of the floor: ${((t1d.ofFloor ?? 0) * 100).toFixed(0)} % (sluice-bdat, the default)`);
+    lines.push(`   ${mark((t1d.vsNodemailer ?? 0) >= 2)} T1 ≥ 2× nodemailer's pool: ${(t1d.vsNodemailer ?? 0).toFixed(2)}× (default)${t1 && t1 !== t1d ? `, ${(t1.vsNodemailer ?? 0).toFixed(2)}× (${t1.sender})` : ''}`);
   }
   if (t2) lines.push(`   ${mark((t2.ofFloor ?? 0) >= 0.9)} T2 3 connections ≥ 90 % of the floor: ${((t2.ofFloor ?? 0) * 100).toFixed(0)} % (${t2.sender})`);
   if (t3) lines.push(`   ${mark((t3.ofFloor ?? 0) >= 0.9)} T3 no PIPELINING ≥ 90 % of the lock-step floor: ${((t3.ofFloor ?? 0) * 100).toFixed(0)} %`);
