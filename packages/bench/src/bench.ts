@@ -49,6 +49,7 @@ function scenariosFromFlags(values: Record<string, string | boolean | undefined>
             chunking,
             window: Number(values.window ?? 4),
             senders: senders ?? ALL,
+            generator: Boolean(values.generator),
           });
         }
   return out;
@@ -84,16 +85,17 @@ async function main(): Promise<void> {
       senders: { type: 'string' },
       'no-pipelining': { type: 'boolean' },
       'no-chunking': { type: 'boolean' },
+      generator: { type: 'boolean' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('pnpm bench [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--senders a,b] [--out dir]');
+    console.log('pnpm bench [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--generator] [--senders a,b] [--out dir]');
     console.log(`senders: ${ALL.join(', ')}, sluice-lockstep`);
     return;
   }
-  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking'].some((k) => values[k as keyof typeof values] !== undefined);
+  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking', 'generator'].some((k) => values[k as keyof typeof values] !== undefined);
   const scenarios = custom ? scenariosFromFlags(values) : TARGETS;
   const all: ScenarioResult[] = [];
   for (const s of scenarios) {

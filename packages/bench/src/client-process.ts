@@ -75,7 +75,8 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       maxMessagesPerConnection: perConnection,
       pipelining: config.sender !== 'sluice-lockstep',
       chunking: config.sender === 'sluice-data' || config.sender === 'sluice-lockstep' ? false : { window: config.sender === 'sluice-bdat-window' ? config.window : 1 },
-      highWaterMark: 2 * connections * perConnection,
+      // Everything at once: a queue that holds the whole batch. From a generator: the pool's default.
+      highWaterMark: config.generator ? undefined : Math.max(1000, messages),
       timeouts: { idle: 5_000 },
     });
     const pending: Promise<unknown>[] = [];
