@@ -1,9 +1,4 @@
 import { defineConfig } from 'tsup';
+import { app } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/main.ts'],
-  format: ['esm'],
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineConfig(app(['src/main.ts']));

@@ -1,11 +1,5 @@
 import { defineConfig } from 'tsup';
+import { app } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/main.ts'],
-  format: ['esm'],
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // One copy of terminus for the app and @sluice/nestjs/terminus (its classes are DI tokens).
-  external: ['@nestjs/terminus'],
-});
+// One copy of terminus for the app and @sluice/nestjs/terminus (its classes are DI tokens).
+export default defineConfig(app(['src/main.ts'], { external: ['@nestjs/terminus'] }));

@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { app } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/demo.ts', 'src/bench.ts', 'src/server-process.ts', 'src/client-process.ts'],
-  format: ['esm'],
-  dts: false,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineConfig(app(['src/demo.ts', 'src/bench.ts', 'src/server-process.ts', 'src/client-process.ts']));

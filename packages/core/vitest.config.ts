@@ -1,14 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import shared from '../../vitest.shared.js';
 
-export default defineConfig({
-  // Workspace packages resolve to their TypeScript sources in tests (never a stale dist/).
-  resolve: { conditions: ['@sluice/source'] },
-  ssr: { resolve: { conditions: ['@sluice/source'] } },
-  test: {
-    include: ['test/**/*.test.ts'],
+export default mergeConfig(
+  shared,
+  defineConfig({
     // The Postfix tests run in `pnpm test:interop` (vitest.interop.config.ts), which starts Postfix.
-    exclude: ['test/interop/**'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
-  },
-});
+    test: { exclude: ['test/interop/**', '**/node_modules/**'] },
+  }),
+);

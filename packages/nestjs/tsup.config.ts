@@ -1,13 +1,11 @@
 import { defineConfig } from 'tsup';
+import { library } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', terminus: 'src/terminus.ts', testing: 'src/testing.ts' },
-  format: ['esm', 'cjs'],
-  // Shared code (MailerService, the DI token of the default pool) must be ONE class across the entry
-  // points, in CommonJS too: without splitting each .cjs entry would carry its own copy.
-  splitting: true,
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineConfig(
+  library(
+    { index: 'src/index.ts', terminus: 'src/terminus.ts', testing: 'src/testing.ts' },
+    // Shared code (MailerService, the DI token of the default pool) must be ONE class across the entry
+    // points, in CommonJS too: without splitting each .cjs entry would carry its own copy.
+    { splitting: true },
+  ),
+);
