@@ -1,12 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import shared from '../../vitest.shared.js';
 
-export default defineConfig({
-  // Workspace packages resolve to their TypeScript sources in tests (never a stale dist/).
-  resolve: { conditions: ['@sluice/source'] },
-  ssr: { resolve: { conditions: ['@sluice/source'] } },
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
-  },
-});
+export default mergeConfig(
+  shared,
+  defineConfig({
+    // The CLI tests spawn the relay as a child process: bundled once from the sources.
+    test: { globalSetup: ['test/global-setup.ts'] },
+  }),
+);

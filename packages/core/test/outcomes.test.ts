@@ -59,6 +59,8 @@ for (const mode of modes) {
       const err = (await p.send(message(0)).catch((e) => e)) as SluiceError;
       expect(err.outcome).toBe('rejected');
       expect([err.code, err.command, err.responseCode, err.enhancedCode]).toEqual(['EENVELOPE', 'MAIL', 553, '5.7.1']);
+      // Each recipient is reported with MAIL's reply, not the pipelined RCPT's "503 need MAIL".
+      expect(err.rejected).toEqual([{ address: 'rcpt0@example.com', code: 553, enhancedCode: '5.7.1', response: '553 5.7.1 Sender not allowed' }]);
       expect(s.inbox.messages).toHaveLength(0);
     });
 

@@ -767,7 +767,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (!ok(mail)) {
       const error = new SmtpReplyError(ErrorCodes.EENVELOPE, 'MAIL', mail);
       // 503 to a MAIL written behind a failed transaction in a BDAT window: a pipelining race, not a verdict.
-      if (mail.code >= 500 && !(mail.code === 503 && txn.windowed)) return { type: 'rejected', error, rejected };
+      if (mail.code >= 500 && !(mail.code === 503 && txn.windowed)) {
+        // Every recipient fails with MAIL's reply: the pipelined RCPTs' "503 need MAIL" says nothing about them.
+        return { type: 'rejected', error, rejected: txn.to.map((address) => recipientResult(address, mail)) };
+      }
       return { type: 'transient', error, rejected: [], retry: txn.to, immediate: mail.code === 503 };
     }
     if (txn.accepted === 0 || txn.loneDot) {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BodyEncoder, DATA_TERMINATOR, encodeBody, has8bit } from '../../src/protocol/body.js';
+import { splitAt } from './util.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -53,17 +54,6 @@ function hasBareLf(buf: Buffer): boolean {
   return false;
 }
 
-function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const p of points) {
-    chunks.push(buf.subarray(from, p));
-    from = p;
-  }
-  chunks.push(buf.subarray(from));
-  return chunks;
-}
 
 function encodeChunks(chunks: Uint8Array[], dotStuff: boolean): { encoder: BodyEncoder; out: Buffer } {
   const encoder = new BodyEncoder(dotStuff);

@@ -12,15 +12,8 @@ import {
   validateEnvelope,
   xtext,
 } from '../../src/protocol/commands.js';
+import { thrown } from './util.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectEnvelopeError(fn: () => unknown, message?: RegExp): SluiceError {
   const err = thrown(fn);

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, SluiceError } from '../../src/errors.js';
 import { buildReply, DEFAULT_REPLY_LIMITS, type Reply, ReplyParser, type ReplyParserLimits } from '../../src/protocol/reply.js';
+import { splitAt, thrown } from './util.js';
 
 /** Feeds every chunk and returns the replies, in order. */
 function parseAll(chunks: Array<Buffer | string>, limits?: Partial<ReplyParserLimits>): Reply[] {
@@ -15,15 +16,6 @@ function parse(text: string, limits?: Partial<ReplyParserLimits>): Reply[] {
   return parseAll([text], limits);
 }
 
-/** Runs `fn` and returns what it threw (fails the test when it does not throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectProtocolError(fn: () => unknown): SluiceError {
   const err = thrown(fn);
@@ -32,18 +24,6 @@ function expectProtocolError(fn: () => unknown): SluiceError {
   return err as SluiceError;
 }
 
-/** Splits a buffer at the given cut points (any integers; reduced modulo length + 1, sorted, deduplicated). */
-function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const p of points) {
-    chunks.push(buf.subarray(from, p));
-    from = p;
-  }
-  chunks.push(buf.subarray(from));
-  return chunks;
-}
 
 describe('ReplyParser: single-line replies', () => {
   it('parses a plain reply', () => {

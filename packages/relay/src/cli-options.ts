@@ -1,0 +1,273 @@
+/** Flags, environment variables (SLUICE_RELAY_*) and a JSON config file, resolved into RelayOptions. */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type PresetName, preset } from '@sluice/core';
+import { checkSecretFileModeSync, PRESETS, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readUsersFile } from './config.js';
+import type { LogLevel } from './log.js';
+import type { PermanentFailureAction, RelayOptions } from './relay.js';
+import { parseDuration, parseSize } from './units.js';
+
+type Kind = 'string' | 'boolean';
+
+/** Every option: flag name, kind, description. The environment variable is SLUICE_RELAY_<NAME_IN_CAPS>. */
+export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: string }> = [
+  { name: 'upstream', kind: 'string', help: 'smarthost URL: smtp://user@host:port (STARTTLS) or smtps://user@host:port; no password' },
+  { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESETS.join(', ')}` },
+  { name: 'user', kind: 'string', help: 'upstream user (or in the URL, or in the password file)' },
+  { name: 'password-file', kind: 'string', help: 'file with the upstream password (mode 0600): "user:password", a password, JSON or relay_auth lines' },
+  { name: 'upstream-ca', kind: 'string', help: 'PEM file of extra CA certificates for the upstream' },
+  { name: 'upstream-require-tls', kind: 'boolean', help: 'refuse to send to the upstream without TLS' },
+  { name: 'max-connections', kind: 'string', help: 'upstream connections', default: '20' },
+  { name: 'max-messages-per-connection', kind: 'string', help: 'messages per upstream connection', default: '50' },
+  { name: 'listen', kind: 'string', help: 'address:port to accept mail on (beyond loopback: TLS and AUTH required)', default: '127.0.0.1:2525' },
+  { name: 'port', kind: 'string', help: 'port to accept mail on (shorthand)' },
+  { name: 'spool', kind: 'string', help: 'spool directory', default: '/var/spool/sluice-relay (root) or ~/.local/state/sluice-relay' },
+  { name: 'http', kind: 'string', help: 'address:port of /metrics, /health, /status; "off" to disable', default: '127.0.0.1:2526' },
+  { name: 'max-age', kind: 'string', help: 'give up (bounce) after this long in the queue', default: '5d' },
+  { name: 'retry-min', kind: 'string', help: 'first retry delay after a transient failure', default: '1m' },
+  { name: 'retry-max', kind: 'string', help: 'longest retry delay', default: '1h' },
+  { name: 'on-permanent-failure', kind: 'string', help: 'bounce | dead-letter | both', default: 'bounce' },
+  { name: 'dead-letter', kind: 'boolean', help: 'same as --on-permanent-failure dead-letter' },
+  { name: 'max-size', kind: 'string', help: 'largest message accepted', default: '25M' },
+  { name: 'max-recipients', kind: 'string', help: 'recipients per message', default: '1000' },
+  { name: 'tls-key', kind: 'string', help: 'PEM key for STARTTLS to local clients' },
+  { name: 'tls-cert', kind: 'string', help: 'PEM certificate for STARTTLS to local clients' },
+  { name: 'users-file', kind: 'string', help: 'local AUTH users, "user:password" lines (mode 0600)' },
+  { name: 'require-auth', kind: 'boolean', help: 'require AUTH from loopback clients too' },
+  { name: 'hostname', kind: 'string', help: 'name in the greeting and in bounces', default: 'os.hostname()' },
+  { name: 'shutdown-timeout', kind: 'string', help: 'on SIGTERM, wait this long for messages on the wire', default: '30s' },
+  { name: 'log-level', kind: 'string', help: 'debug | info | warn | error', default: 'info' },
+  { name: 'config', kind: 'string', help: 'JSON file with any of these options (keys as the flags, e.g. "max-age")' },
+];
+
+export function envName(flag: string): string {
+  return `SLUICE_RELAY_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export interface CliCommand {
+  command: 'run' | 'status' | 'release' | 'help' | 'version';
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export function parseCommandLine(argv: string[]): CliCommand {
+  for (const arg of argv) {
+    if (arg === '--password' || arg.startsWith('--password=') || arg === '-p') {
+      throw new RelayConfigError(
+        'There is no --password flag: a password on the command line is visible to every user through `ps` and stays in shell history. ' +
+          'Put it in a file (chmod 600) and pass --password-file <file>, or set SLUICE_RELAY_PASSWORD in the environment.',
+      );
+    }
+  }
+  const commands = ['run', 'start', 'status', 'release', 'help', 'version'];
+  let command: CliCommand['command'] = 'run';
+  const args = [...argv];
+  if (args[0] && commands.includes(args[0])) {
+    const c = args.shift()!;
+    command = (c === 'start' ? 'run' : c) as CliCommand['command'];
+  }
+  const options: Record<string, { type: Kind; short?: string }> = {};
+  for (const o of OPTIONS) options[o.name] = { type: o.kind };
+  options.json = { type: 'boolean' };
+  options.all = { type: 'boolean' };
+  options.help = { type: 'boolean', short: 'h' };
+  options.version = { type: 'boolean', short: 'v' };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new RelayConfigError(`${(err as Error).message}. See sluice-relay --help`);
+  }
+  if (parsed.values.help) command = 'help';
+  if (parsed.values.version) command = 'version';
+  if (command === 'run' && parsed.positionals.length > 0)
+    throw new RelayConfigError(`Unexpected argument ${JSON.stringify(parsed.positionals[0])}. See sluice-relay --help`);
+  return { command, values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+}
+
+/** Flag > environment > config file. */
+export function layered(
+  values: CliCommand['values'],
+  env: NodeJS.ProcessEnv,
+): { get(name: string): string | undefined; bool(name: string): boolean; configPassword?: string } {
+  const configFile = (values.config as string | undefined) ?? env[envName('config')];
+  let config: Record<string, unknown> = {};
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFileSync(configFile, 'utf8');
+    } catch (err) {
+      throw new RelayConfigError(`Cannot read the config file ${configFile}: ${(err as Error).message}`);
+    }
+    try {
+      config = JSON.parse(text);
+    } catch (err) {
+      throw new RelayConfigError(`The config file ${configFile} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (!config || typeof config !== 'object' || Array.isArray(config)) throw new RelayConfigError(`The config file ${configFile} must hold a JSON object`);
+    const known = new Set([...OPTIONS.map((o) => o.name), 'password']);
+    const normalised: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config)) {
+      const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      if (!known.has(kebab)) throw new RelayConfigError(`Unknown option ${JSON.stringify(k)} in ${configFile}`);
+      normalised[kebab] = v;
+    }
+    config = normalised;
+    if ('password' in config) checkSecretFileModeSync(configFile, 'config file (it holds a password)');
+  }
+  const get = (name: string): string | undefined => {
+    const v = values[name] ?? env[envName(name)] ?? config[name];
+    if (v === undefined || v === null || v === '') return undefined;
+    return String(v);
+  };
+  const bool = (name: string): boolean => {
+    const v = values[name] ?? env[envName(name)] ?? config[name];
+    if (v === undefined || v === '') return false;
+    if (typeof v === 'boolean') return v;
+    const s = String(v).toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+    throw new RelayConfigError(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+  };
+  return { get, bool, configPassword: typeof config.password === 'string' && config.password ? config.password : undefined };
+}
+
+export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (typeof process.getuid === 'function' && process.getuid() === 0) return '/var/spool/sluice-relay';
+  const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'sluice-relay');
+}
+
+export function parseHostPort(value: string, name: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)|(.*:.*))?:(\d+)$/.exec(value) ?? /^()()()(\d+)$/.exec(value);
+  if (!m) throw new RelayConfigError(`${name}: expected address:port (e.g. 127.0.0.1:2525), got ${JSON.stringify(value)}`);
+  const port = Number(m[4]);
+  if (!(port >= 0 && port < 65536)) throw new RelayConfigError(`${name}: bad port ${m[4]}`);
+  return { host: m[1] ?? m[2] ?? m[3] ?? '127.0.0.1', port };
+}
+
+function int(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n > 0)) throw new RelayConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function wrap<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof RelayConfigError) throw err;
+    throw new RelayConfigError(`--${name}: ${(err as Error).message}`);
+  }
+}
+
+/** Builds the relay's options. Reads the secret files (and checks their modes). */
+export async function resolveRelayOptions(values: CliCommand['values'], env: NodeJS.ProcessEnv): Promise<RelayOptions & { logLevel: LogLevel }> {
+  const cfg = layered(values, env);
+  const { get, bool } = cfg;
+  const presetName = get('preset') as PresetName | undefined;
+  if (presetName && !PRESETS.includes(presetName)) throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESETS.join(', ')}`);
+  const url = get('upstream');
+  const parsed = url ? parseUpstreamUrl(url) : undefined;
+  let user = get('user');
+  let password: string | undefined;
+  const passwordFile = get('password-file');
+  if (passwordFile) {
+    const presetOptions = presetName ? preset(presetName).options : undefined;
+    const target = parsed ?? (presetOptions?.host ? { host: presetOptions.host, port: presetOptions.port ?? 587 } : undefined);
+    const creds = await readCredentialsFile(passwordFile, target ? { host: target.host, port: target.port } : undefined);
+    password = creds.password;
+    const urlUser = parsed?.user ?? user;
+    if (creds.user && urlUser && creds.user !== urlUser)
+      throw new RelayConfigError(`The password file is for user ${creds.user}, but the upstream user is ${urlUser}`);
+    if (creds.user && !urlUser) user = creds.user;
+  } else if (env.SLUICE_RELAY_PASSWORD) {
+    password = env.SLUICE_RELAY_PASSWORD;
+  } else if (cfg.configPassword) {
+    password = cfg.configPassword;
+  }
+  if (user && parsed?.user && user !== parsed.user) throw new RelayConfigError(`--user ${user} and the user in the URL (${parsed.user}) differ`);
+
+  const listen = get('listen') ? parseHostPort(get('listen')!, 'listen') : { host: '127.0.0.1', port: 2525 };
+  if (get('port') !== undefined) {
+    const p = Number(get('port'));
+    if (!(Number.isInteger(p) && p >= 0 && p < 65536)) throw new RelayConfigError(`--port: bad port ${get('port')}`);
+    listen.port = p;
+  }
+  const httpValue = get('http');
+  const httpOpt =
+    httpValue === 'off' || httpValue === 'false' ? (false as const) : httpValue ? parseHostPort(httpValue, 'http') : { host: '127.0.0.1', port: 2526 };
+
+  const tlsKey = get('tls-key');
+  const tlsCert = get('tls-cert');
+  if (!!tlsKey !== !!tlsCert) throw new RelayConfigError('--tls-key and --tls-cert go together');
+  let tls: RelayOptions['tls'];
+  if (tlsKey && tlsCert) {
+    checkSecretFileModeSync(tlsKey, 'TLS key file');
+    tls = { key: readFileSync(tlsKey), cert: readFileSync(tlsCert) };
+  }
+  const usersFile = get('users-file');
+  const users = usersFile ? await readUsersFile(usersFile) : undefined;
+
+  let onPermanentFailure = (get('on-permanent-failure') ?? 'bounce') as PermanentFailureAction;
+  if (bool('dead-letter')) onPermanentFailure = 'dead-letter';
+  if (!['bounce', 'dead-letter', 'both'].includes(onPermanentFailure)) throw new RelayConfigError('--on-permanent-failure must be bounce, dead-letter or both');
+
+  const ca = get('upstream-ca');
+  const pool: NonNullable<RelayOptions['upstream']['pool']> = {};
+  if (ca) pool.tls = { ca: readFileSync(ca, 'utf8') };
+  if (bool('upstream-require-tls')) pool.requireTLS = true;
+  const mc = int(get('max-connections'), 'max-connections');
+  if (mc) pool.maxConnections = mc;
+  const mm = int(get('max-messages-per-connection'), 'max-messages-per-connection');
+  if (mm) pool.maxMessagesPerConnection = mm;
+
+  const logLevel = (get('log-level') ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new RelayConfigError('--log-level must be debug, info, warn or error');
+
+  return {
+    host: listen.host,
+    port: listen.port,
+    hostname: get('hostname'),
+    spoolDir: path.resolve(get('spool') ?? defaultSpoolDir(env)),
+    upstream: { url, preset: presetName, user, password, pool },
+    maxAge: wrap('max-age', () => parseDuration(get('max-age') ?? '5d', 'max-age')),
+    retryMin: wrap('retry-min', () => parseDuration(get('retry-min') ?? '1m', 'retry-min')),
+    retryMax: wrap('retry-max', () => parseDuration(get('retry-max') ?? '1h', 'retry-max')),
+    onPermanentFailure,
+    maxSize: wrap('max-size', () => parseSize(get('max-size') ?? '25M', 'max-size')),
+    maxRecipients: int(get('max-recipients'), 'max-recipients'),
+    tls,
+    users,
+    requireAuth: bool('require-auth'),
+    http: httpOpt,
+    shutdownTimeout: wrap('shutdown-timeout', () => parseDuration(get('shutdown-timeout') ?? '30s', 'shutdown-timeout')),
+    logLevel,
+  };
+}
+
+export function helpText(): string {
+  const rows = OPTIONS.map(
+    (o) => `${`  --${o.name}${o.kind === 'string' ? ' <value>' : ''}`.padEnd(42)}${o.help}${o.default ? ` (default ${o.default})` : ''}`,
+  );
+  return `sluice-relay: a local smarthost. Accepts mail on 127.0.0.1:2525, spools it durably (fsync before 250),
+forwards it pooled and pipelined through @sluice/core.
+
+Usage:
+  sluice-relay [run] --upstream smtp://user@smtp.example.com:2525 --password-file /etc/sluice/relay_auth
+  sluice-relay [run] --preset socketlabs --user USER --password-file FILE
+  sluice-relay status [--spool DIR] [--http ADDR:PORT] [--json]
+  sluice-relay release <id>... | --all [--spool DIR] [--http ADDR:PORT]
+
+Options (each also as an environment variable SLUICE_RELAY_<NAME>, e.g. SLUICE_RELAY_UPSTREAM, or in --config):
+${rows.join('\n')}
+  --json                                    status: print JSON
+  --all                                     release: every held message
+
+The upstream password: --password-file FILE (mode 0600) or SLUICE_RELAY_PASSWORD. Never on the command line.
+Signals: SIGTERM/SIGINT stop accepting, finish what is on the wire, keep the rest spooled.
+`;
+}

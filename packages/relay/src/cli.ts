@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/** The `sluice-relay` command. */
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { helpText, layered, parseCommandLine, parseHostPort, resolveRelayOptions, defaultSpoolDir } from './cli-options.js';
+import { RelayConfigError } from './config.js';
+import { jsonLogger } from './log.js';
+import { type RelayStatus, startRelay } from './relay.js';
+import { formatStatus, releaseFromSpool, spoolStatus } from './status.js';
+
+function version(): string {
+  try {
+    return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function httpRequest(method: string, target: { host: string; port: number }, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ method, host: target.host, port: target.port, path, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function main(): Promise<number> {
+  const cmd = parseCommandLine(process.argv.slice(2));
+  if (cmd.command === 'help') {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  if (cmd.command === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (cmd.command === 'status' || cmd.command === 'release') {
+    const { get } = layered(cmd.values, process.env);
+    const httpValue = get('http');
+    const target = httpValue === 'off' ? null : parseHostPort(httpValue ?? '127.0.0.1:2526', 'http');
+    const spoolDir = get('spool') ?? defaultSpoolDir();
+    if (cmd.command === 'status') {
+      if (target && !cmd.values.spool) {
+        try {
+          const res = await httpRequest('GET', target, '/status');
+          if (res.status === 200) {
+            const s = JSON.parse(res.body) as RelayStatus;
+            process.stdout.write(cmd.values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, `http://${target.host}:${target.port}`));
+            return 0;
+          }
+        } catch {
+          // not running, or not on that port: read the spool
+        }
+      }
+      const s = await spoolStatus(spoolDir);
+      process.stdout.write(cmd.values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, spoolDir));
+      return 0;
+    }
+    const ids = cmd.values.all ? 'all' : cmd.positionals;
+    if (ids !== 'all' && ids.length === 0) throw new RelayConfigError('release: give message ids (see sluice-relay status) or --all');
+    if (target && !cmd.values.spool) {
+      const query = ids === 'all' ? '' : `?${ids.map((i) => `id=${encodeURIComponent(i)}`).join('&')}`;
+      try {
+        const res = await httpRequest('POST', target, `/release${query}`);
+        if (res.status === 200) {
+          const { released } = JSON.parse(res.body) as { released: string[] };
+          process.stdout.write(`released ${released.length} message(s): ${released.join(' ')}\n`);
+          return 0;
+        }
+        process.stderr.write(`sluice-relay: ${res.body}\n`);
+        return 1;
+      } catch {
+        // fall through to the spool
+      }
+    }
+    const released = await releaseFromSpool(spoolDir, ids);
+    process.stdout.write(
+      `released ${released.length} message(s) into ${spoolDir}/queue (a running relay picks them up within seconds): ${released.join(' ')}\n`,
+    );
+    return 0;
+  }
+
+  const options = await resolveRelayOptions(cmd.values, process.env);
+  const logger = jsonLogger({ level: options.logLevel });
+  const relay = await startRelay({ ...options, logger });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('second signal: exiting now; messages not yet delivered stay spooled', { signal });
+      process.exit(1);
+    }
+    logger.info('signal received: graceful shutdown', { signal });
+    relay.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error('shutdown failed', { error: (err as Error).message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err) => {
+    const message = err instanceof RelayConfigError || (err as Error)?.name === 'SluiceError' ? (err as Error).message : String((err as Error)?.stack ?? err);
+    process.stderr.write(`sluice-relay: ${message}\n`);
+    process.exitCode = 2;
+  },
+);

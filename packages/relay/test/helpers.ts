@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
+import nodemailer from 'nodemailer';
+import { afterEach } from 'vitest';
+import { type Relay, type RelayOptions, startRelay } from '../src/index.js';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  while (cleanups.length) await Promise.resolve(cleanups.pop()!()).catch(() => {});
+});
+export function onCleanup(f: () => Promise<unknown> | unknown): void {
+  cleanups.push(f);
+}
+
+export async function tmpDir(prefix = 'sluice-relay-'): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function upstream(options: MockServerOptions = {}): Promise<MockServer> {
+  const server = await startMockServer({ ...options, extensions: { starttls: false, ...options.extensions } });
+  onCleanup(() => server.close());
+  return server;
+}
+
+export interface LogCapture {
+  lines: string[];
+  text(): string;
+  records(): Array<Record<string, unknown>>;
+}
+
+export function captureLogger(): { logger: RelayOptions['logger']; log: LogCapture } {
+  const lines: string[] = [];
+  const mk = (level: string) => (msg: string, fields?: Record<string, unknown>) => lines.push(JSON.stringify({ level, msg, ...fields }));
+  return {
+    logger: { debug: mk('debug'), info: mk('info'), warn: mk('warn'), error: mk('error') },
+    log: { lines, text: () => lines.join('\n'), records: () => lines.map((l) => JSON.parse(l)) },
+  };
+}
+
+export async function relayTo(server: { port: number }, options: Partial<RelayOptions> = {}): Promise<{ relay: Relay; spoolDir: string; log: LogCapture }> {
+  const spoolDir = options.spoolDir ?? (await tmpDir());
+  const { logger, log } = captureLogger();
+  const relay = await startRelay({
+    host: '127.0.0.1',
+    port: 0,
+    http: { port: 0 },
+    hostname: 'relay.test',
+    spoolDir,
+    upstream: { url: `smtp://127.0.0.1:${server.port}` },
+    retryMin: 100,
+    retryMax: 400,
+    scanInterval: 200,
+    logger,
+    ...options,
+  });
+  onCleanup(() => relay.stop());
+  return { relay, spoolDir, log };
+}
+
+/** A legacy sender: one connection per message, no pooling. */
+export function legacySender(port: number, extra: Record<string, unknown> = {}) {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, ...extra });
+  onCleanup(() => transport.close());
+  return transport;
+}
+
+export function waitUntil(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const check = async () => {
+      if (await pred()) return resolve();
+      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(check, 25);
+    };
+    void check();
+  });
+}
+
+/** A raw SMTP client: one command, one reply (multi-line replies joined). */
+export async function rawSmtp(port: number, host = '127.0.0.1') {
+  const net = await import('node:net');
+  const socket = net.connect({ port, host });
+  onCleanup(() => socket.destroy());
+  let buf = '';
+  const waiters: Array<(reply: string) => void> = [];
+  const replies: string[] = [];
+  let current: string[] = [];
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl = buf.indexOf('\n');
+    while (nl !== -1) {
+      const line = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      current.push(line);
+      if (/^\d{3}( |$)/.test(line)) {
+        const reply = current.join('\n');
+        current = [];
+        const w = waiters.shift();
+        if (w) w(reply);
+        else replies.push(reply);
+      }
+      nl = buf.indexOf('\n');
+    }
+  });
+  socket.on('error', () => {});
+  const next = () => new Promise<string>((resolve) => (replies.length ? resolve(replies.shift()!) : waiters.push(resolve)));
+  const greeting = await next();
+  return {
+    socket,
+    greeting,
+    next,
+    async cmd(line: string): Promise<string> {
+      socket.write(`${line}\r\n`);
+      return next();
+    },
+    write(data: string | Buffer) {
+      socket.write(data);
+    },
+  };
+}
