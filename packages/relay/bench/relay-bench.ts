@@ -1,14 +1,22 @@
 /**
  * A legacy sender (one connection per message, nodemailer without pool) sending
- *   a) straight to the upstream at 50 ms RTT, and
- *   b) to sluice-relay on localhost (no latency), which forwards to the same upstream at 50 ms RTT.
- * The upstream mock server and the relay each run in their own process.
+ *   a) straight to the upstream at 50 ms RTT,
+ *   b) to sluice-relay on localhost (no latency), which forwards to the same upstream at 50 ms RTT, and
+ *   c) to Debian's Postfix on localhost configured as the smarthost for the same upstream
+ *      (scripts/postfix/smarthost.sh: a private instance in its own directory, 20 connections,
+ *      50 messages per connection, as sluice-relay). Needs root (or sudo -n) and postfix installed;
+ *      otherwise the bench says why and leaves that column out.
+ * The upstream mock server, the relay and Postfix each run in their own process(es). End to end is
+ * measured until the upstream has received all N messages.
  *
  * BENCH_RTT (50), BENCH_MESSAGES (400), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
- * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders).
+ * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders), BENCH_POSTFIX ("1"; "0" leaves Postfix out),
+ * BENCH_POSTFIX_DIR (packages/relay/.cache/postfix-smarthost), BENCH_POSTFIX_INITIAL_CONCURRENCY
+ * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,10 +29,39 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
 const DIRECT_MESSAGES = Number(process.env.BENCH_DIRECT_MESSAGES ?? 60);
 const SIZE = Number(process.env.BENCH_SIZE ?? 2048);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10').split(',').map(Number);
+const TIMEOUT = Number(process.env.BENCH_TIMEOUT ?? 300) * 1000;
+const POSTFIX = process.env.BENCH_POSTFIX !== '0';
+// The bench runs from packages/relay/.cache/bench/.
+const POSTFIX_DIR = path.resolve(process.env.BENCH_POSTFIX_DIR ?? here('../postfix-smarthost'));
+const SCRIPTS = here('../../../../scripts/postfix/');
+
+// ------------------------------------------------------------------ cleanup ("trap")
+
+const cleanups: (() => void)[] = [];
+/** Synchronous, so that it also runs from 'exit' and signal handlers. Each cleanup runs once. */
+function runCleanups(): void {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      fn();
+    } catch (err) {
+      console.error('cleanup failed:', err);
+    }
+  }
+}
+process.on('exit', runCleanups);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    console.error(`\n${sig}: stopping`);
+    runCleanups();
+    process.exit(130);
+  });
+}
+
+// ------------------------------------------------------------------ the upstream
 
 interface Upstream {
   port: number;
-  count(): Promise<number>;
+  count(): Promise<{ count: number; connections: number }>;
   clear(): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,17 +70,21 @@ async function startUpstream(): Promise<Upstream> {
   const child = fork(here('./server-process.js'), [JSON.stringify({ rtt: RTT, extensions: { starttls: false } })], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  cleanups.push(() => child.kill());
   const [ready] = (await once(child, 'message')) as [{ port: number }];
   const ask = async (type: string, answer: string) => {
     child.send({ type });
     for (;;) {
-      const [msg] = (await once(child, 'message')) as [{ type: string; count?: number }];
+      const [msg] = (await once(child, 'message')) as [{ type: string; count?: number; connections?: number }];
       if (msg.type === answer) return msg;
     }
   };
   return {
     port: ready.port,
-    count: async () => (await ask('count', 'count')).count!,
+    count: async () => {
+      const m = await ask('count', 'count');
+      return { count: m.count!, connections: m.connections! };
+    },
     clear: async () => void (await ask('clear', 'cleared')),
     close: async () => {
       child.send({ type: 'close' });
@@ -51,6 +92,8 @@ async function startUpstream(): Promise<Upstream> {
     },
   };
 }
+
+// ------------------------------------------------------------------ sluice-relay
 
 async function startRelayProcess(upstreamPort: number, spool: string): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
@@ -60,6 +103,7 @@ async function startRelayProcess(upstreamPort: number, spool: string): Promise<{
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  cleanups.push(() => child.kill('SIGKILL'));
   let buf = '';
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (c: Buffer) => {
@@ -77,6 +121,55 @@ async function startRelayProcess(upstreamPort: number, spool: string): Promise<{
   return { port, child };
 }
 
+// ------------------------------------------------------------------ Postfix as the smarthost
+
+interface Smarthost {
+  port: number;
+  version: string;
+  stop(): void;
+}
+
+/** Starts the private Postfix instance in POSTFIX_DIR relaying to the upstream; a string says why not. */
+async function startPostfix(upstreamPort: number): Promise<Smarthost | string> {
+  const start = path.join(SCRIPTS, 'smarthost.sh');
+  const stopScript = path.join(SCRIPTS, 'stop.sh');
+  if (!existsSync(start) || !existsSync(stopScript)) return `${start} or stop.sh not found`;
+  const stop = (quiet = false) => {
+    try {
+      execFileSync('bash', [stopScript, POSTFIX_DIR], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    } catch (err) {
+      if (!quiet) console.error(`could not stop Postfix in ${POSTFIX_DIR}: ${(err as { stderr?: Buffer }).stderr ?? err}`);
+    }
+  };
+  // Registered before the start: an interrupted start leaves nothing running either.
+  cleanups.push(stop);
+  const env = { ...process.env };
+  if (process.env.BENCH_POSTFIX_INITIAL_CONCURRENCY) env.SMARTHOST_INITIAL_CONCURRENCY = process.env.BENCH_POSTFIX_INITIAL_CONCURRENCY;
+  const result = await new Promise<{ error: Error | null; stdout: string; stderr: string }>((resolve) =>
+    execFile('bash', [start, POSTFIX_DIR, String(upstreamPort)], { env, timeout: 60_000 }, (error, stdout, stderr) => resolve({ error, stdout, stderr })),
+  );
+  const port = /^POSTFIX_PORT=(\d+)$/m.exec(result.stdout)?.[1];
+  if (result.error || !port) {
+    // The script stops what it started when it fails; this is for a start cut short by the timeout.
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    stop(true);
+    const why = result.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ') || String(result.error?.message ?? 'no port');
+    return why;
+  }
+  const version = / Postfix (\S+) on /.exec(result.stderr)?.[1] ?? '?';
+  return {
+    port: Number(port),
+    version,
+    stop: () => {
+      const i = cleanups.indexOf(stop);
+      if (i >= 0) cleanups.splice(i, 1);
+      stop();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ senders and measurement
+
 function body(i: number): string {
   const text = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil(SIZE / 57)).slice(0, SIZE);
   return `From: app@example.com\r\nTo: r${i}@example.com\r\nSubject: bench ${i}\r\nMessage-ID: <bench-${i}@example.com>\r\n\r\n${text}\r\n`;
@@ -91,6 +184,7 @@ async function legacySend(port: number, messages: number, concurrency: number): 
       for (;;) {
         const i = next++;
         if (i >= messages) return;
+        // One domain for every recipient (Postfix queues per destination; it is the relayhost anyway).
         const t = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true });
         await t.sendMail({ envelope: { from: 'app@example.com', to: [`r${i}@example.com`] }, raw: body(i) });
         t.close();
@@ -100,40 +194,116 @@ async function legacySend(port: number, messages: number, concurrency: number): 
   return performance.now() - start;
 }
 
-async function waitForCount(up: Upstream, n: number, timeoutMs = 300_000): Promise<void> {
+async function waitForCount(up: Upstream, n: number, timeoutMs = TIMEOUT): Promise<void> {
   const start = Date.now();
-  while ((await up.count()) < n) {
-    if (Date.now() - start > timeoutMs) throw new Error(`upstream has ${await up.count()} of ${n}`);
+  while ((await up.count()).count < n) {
+    if (Date.now() - start > timeoutMs) throw new Error(`upstream has ${(await up.count()).count} of ${n} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-const rate = (n: number, ms: number) => (n / (ms / 1000)).toFixed(1);
+interface Result {
+  accepted: number; // msg/s until the sender was done
+  e2e: number; // msg/s until the upstream had them all
+  connections: number; // upstream connections opened meanwhile
+}
+
+/** Legacy senders to `port` (a relay), timed until the sender is done and until the upstream has all N. */
+async function viaRelay(up: Upstream, port: number, n: number, c: number): Promise<Result> {
+  await up.clear();
+  const start = performance.now();
+  const accept = await legacySend(port, n, c);
+  await waitForCount(up, n);
+  const e2e = performance.now() - start;
+  const { connections } = await up.count();
+  return { accepted: n / (accept / 1000), e2e: n / (e2e / 1000), connections };
+}
+
+const f = (r: number) => `${r.toFixed(1)} msg/s`;
+const x = (a: number, b: number) => `×${(a / b).toFixed(a / b >= 10 ? 0 : 1)}`;
+
+// ------------------------------------------------------------------ run
 
 const up = await startUpstream();
 const spool = await mkdtemp(path.join(os.tmpdir(), 'sluice-relay-bench-'));
+cleanups.push(() => void rm(spool, { recursive: true, force: true }));
 const relay = await startRelayProcess(up.port, spool);
-const rows: string[] = [];
+
+let postfix: Smarthost | undefined;
+let postfixSkipped: string | undefined;
+if (!POSTFIX) postfixSkipped = 'BENCH_POSTFIX=0';
+else {
+  const started = await startPostfix(up.port);
+  if (typeof started === 'string') postfixSkipped = started;
+  else postfix = started;
+}
+
 console.log(
   `relay bench: upstream mock at ${RTT} ms RTT (own process), ${SIZE}-byte messages, legacy sender = nodemailer without pool (one connection per message)`,
 );
+console.log(
+  postfix
+    ? `Postfix ${postfix.version} as the smarthost on 127.0.0.1:${postfix.port} (${POSTFIX_DIR}: config in etc/, log in maillog)`
+    : `Postfix smarthost skipped: ${postfixSkipped}`,
+);
+
+const rows: string[] = [];
 for (const c of CONCURRENCY) {
   await up.clear();
   const directN = Math.min(DIRECT_MESSAGES * c, MESSAGES);
-  const direct = await legacySend(up.port, directN, c);
+  const directMs = await legacySend(up.port, directN, c);
   await waitForCount(up, directN);
-  await up.clear();
-  const start = performance.now();
-  const accept = await legacySend(relay.port, MESSAGES, c);
-  await waitForCount(up, MESSAGES);
-  const e2e = performance.now() - start;
-  const row = `| ${c} | ${rate(directN, direct)} msg/s (${directN} msgs) | ${rate(MESSAGES, accept)} msg/s | ${rate(MESSAGES, e2e)} msg/s (${MESSAGES} msgs) | ×${(MESSAGES / e2e / (directN / direct)).toFixed(1)} |`;
-  rows.push(row);
-  console.log(row);
+  const direct = directN / (directMs / 1000);
+  console.log(`${c} sender(s), direct: ${f(direct)} (${directN} msgs)`);
+
+  const sluice = await viaRelay(up, relay.port, MESSAGES, c);
+  console.log(
+    `${c} sender(s), sluice-relay: accepted ${f(sluice.accepted)}, end to end ${f(sluice.e2e)} (${MESSAGES} msgs, ${sluice.connections} new upstream connections)`,
+  );
+
+  let pf: Result | undefined;
+  let pfNote = postfixSkipped ? 'skipped' : '';
+  if (postfix) {
+    try {
+      pf = await viaRelay(up, postfix.port, MESSAGES, c);
+      console.log(
+        `${c} sender(s), Postfix: accepted ${f(pf.accepted)}, end to end ${f(pf.e2e)} (${MESSAGES} msgs, ${pf.connections} new upstream connections)`,
+      );
+    } catch (err) {
+      // A Postfix that does not deliver everything in time: say so and leave it out from here on.
+      pfNote = 'did not finish';
+      console.log(`${c} sender(s), Postfix: ${(err as Error).message} (see ${POSTFIX_DIR}/maillog); Postfix left out from here on`);
+      postfix.stop();
+      postfix = undefined;
+      postfixSkipped = 'did not finish earlier';
+    }
+  }
+  rows.push(
+    [
+      c,
+      `${f(direct)}`,
+      f(sluice.accepted),
+      f(sluice.e2e),
+      pf ? f(pf.accepted) : pfNote,
+      pf ? f(pf.e2e) : pfNote,
+      x(sluice.e2e, direct),
+      pf ? x(pf.e2e, direct) : '–',
+      pf ? x(sluice.e2e, pf.e2e) : '–',
+    ].join(' | '),
+  );
 }
-console.log('\n| legacy senders | direct to upstream | accepted by the relay (sender done) | end to end via relay (in upstream inbox) | speed-up |');
-console.log('| --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(r);
+
+console.log(
+  `\nend to end = until the upstream (${RTT} ms RTT) has all ${MESSAGES} messages; direct: ${DIRECT_MESSAGES} messages per sender (at most ${MESSAGES})`,
+);
+console.log(
+  '| legacy senders | direct to upstream | sluice-relay accepted | sluice-relay end to end | Postfix accepted | Postfix end to end | sluice-relay ÷ direct | Postfix ÷ direct | sluice-relay ÷ Postfix |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r} |`);
+if (postfixSkipped && !rows.some((r) => r.includes('did not finish'))) console.log(`(Postfix: ${postfixSkipped})`);
+
+postfix?.stop();
 relay.child.kill('SIGTERM');
 await once(relay.child, 'exit');
 await up.close();

@@ -5,6 +5,7 @@ const options = JSON.parse(process.argv[2] ?? '{}');
 const server = await startMockServer({ record: false, ...options });
 process.send?.({ type: 'ready', host: server.host, port: server.port });
 process.on('message', async (msg: { type: string }) => {
+  // connections: opened since the last clear.
   if (msg.type === 'count') process.send?.({ type: 'count', count: server.inbox.messages.length, connections: server.connections.length });
   if (msg.type === 'clear') {
     server.clear();
