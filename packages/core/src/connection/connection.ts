@@ -300,8 +300,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       this.capabilities = parseCapabilities(ehlo);
       return;
     }
-    if (ehlo.code === 421) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'EHLO', ehlo);
-    // RFC 5321 §3.2: a server that does not know EHLO answers 500/502; fall back to HELO.
+    // A 4xx (421 included) is "not now", not "I do not know EHLO": falling back to HELO would lose
+    // every extension, STARTTLS first. Fail the attempt as transient instead.
+    if (ehlo.code >= 400 && ehlo.code < 500) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'EHLO', ehlo);
+    // RFC 5321 §3.2: a server that does not know EHLO answers 5xx (500/502); fall back to HELO.
     const helo = await this.request(`HELO ${name}\r\n`, this.options.timeouts.command, 'HELO');
     if (helo.code !== 250) throw new SmtpReplyError(ErrorCodes.EPROTOCOL, 'HELO', helo);
     this.capabilities = parseCapabilities(null);

@@ -57,8 +57,6 @@ export interface PoolEvents {
   drain: [];
   /** Nothing queued and nothing in flight. */
   idle: [];
-  /** Errors not tied to a send. Emitted only when someone listens. */
-  error: [error: SluiceError];
 }
 
 /**
@@ -198,7 +196,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
       this.queue.push(job);
-      if (this.queue.length >= this.options.highWaterMark) this.needDrain = true;
+      this.checkFull();
       this.schedule();
     });
   }
@@ -382,8 +380,13 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private onConnectError(error: SluiceError): void {
     this.emit('connect-error', error);
-    this.emitError(error);
     if (this.destroyed) return;
+    this.handleConnectError(error);
+    // A close() waiting for this attempt to end is woken here: a failed attempt emits no 'close'.
+    this.maybeIdle();
+  }
+
+  private handleConnectError(error: SluiceError): void {
     if (ConcurrencyLimit.isTooMany(error.responseCode) && this.connections.size > 0) {
       // "Too many connections": work with what is open, probe up later. Nothing failed.
       this.limit.refused(this.connections.size);
@@ -391,9 +394,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
     this.connectFailures++;
     if (this.connections.size > 0) return this.schedule();
-    // No connection works. A permanent error (bad credentials, TLS required and missing, certificate
-    // refused) fails everything queued now; a transient one charges the oldest message an attempt.
-    const permanent = error.permanent || error.code === ErrorCodes.ETLS || error.code === ErrorCodes.EAUTH || error.code === ErrorCodes.EOPTIONS;
+    // No connection works. A permanent error (credentials refused with 5xx, TLS required and missing,
+    // a certificate refused) fails everything queued now; a transient one (a 4xx, even to AUTH or
+    // STARTTLS: "454 4.7.0 Temporary authentication failure") charges the oldest message an attempt.
+    const transientReply = error.responseCode !== undefined && error.responseCode >= 400 && error.responseCode < 500;
+    const permanent =
+      error.permanent || error.code === ErrorCodes.EOPTIONS || ((error.code === ErrorCodes.ETLS || error.code === ErrorCodes.EAUTH) && !transientReply);
     if (permanent) {
       for (const job of this.queue.drain()) this.fail(job, error, 'failed');
       this.afterDequeue();
@@ -512,7 +518,6 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
     this.emit('close', { connectionId: conn.id, error });
-    if (error && error.code !== ErrorCodes.ECLOSED) this.emitError(error);
     this.schedule();
     this.maybeIdle();
   }
@@ -537,6 +542,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
     job.state = 'delayed';
     this.delayed.add(job);
+    this.checkFull();
     setTimeout(() => {
       if (job.state !== 'delayed') return;
       this.delayed.delete(job);
@@ -601,6 +607,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     return { address, code: error.responseCode ?? 451, enhancedCode: error.enhancedCode ?? null, response: error.response ?? error.message };
   }
 
+  /** `full` and 'drain' count the same things: queued messages and retries waiting for their delay. */
+  private checkFull(): void {
+    if (this.full) this.needDrain = true;
+  }
+
   private afterDequeue(): void {
     if (this.needDrain && this.queue.length + this.delayed.size < this.options.highWaterMark) {
       this.needDrain = false;
@@ -654,10 +665,6 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.wakeTimer = null;
   }
 
-  private emitError(error: SluiceError): void {
-    // An 'error' event without a listener would crash the process: sends already carry their errors.
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-  }
 }
 
 const used = new WeakSet<SluiceError>();
