@@ -274,7 +274,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
   });
   pool.on('connect-error', (err: SluiceError) => log.warn('upstream connection failed', { upstream: upstreamName, code: err.code, error: err.message }));
-  pool.on('error', () => {}); // reported through connect-error and each message's outcome
 
   // --- the queue -------------------------------------------------------------------------------
 
