@@ -18,10 +18,10 @@
  *   pnpm soak -- --load [--messages 100000] [--rtt 10]
  */
 import { once } from 'node:events';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createPool, type PoolOptions, type SendResult, SluiceError } from '@sluice/core';
-import { type FaultRule, type MockServerOptions, type ReceivedMessage, startMockServer } from '@sluice/mock-server';
+import { createPool, type PoolOptions, SluiceError } from '@sluice/core';
+import { type MockServerOptions, startMockServer } from '@sluice/mock-server';
+import { chaos, checkInvariants, loadMessage, loadMonitor, makeMessage, type Sent, type Settled, settledError } from '../../core/test/reliability/chaos.js';
 import { startServerProcess } from './harness.js';
 
 type Mode = 'bdat' | 'data' | 'lockstep';
@@ -31,95 +31,6 @@ const MODES: Record<Mode, { label: string; extensions: MockServerOptions['extens
   data: { label: 'PIPELINING + DATA', extensions: { starttls: false, chunking: false } },
   lockstep: { label: 'lock-step (no PIPELINING)', extensions: { starttls: false, pipelining: false, chunking: false } },
 };
-
-/**
- * The chaos: connection kills at MAIL, RCPT and after the content (with and without the server having
- * queued the message first), 451/452/421 at random, "too many recipients" splits, and a few
- * recipients refused for good. The first matching rule applies, so the order is the mix.
- */
-function chaos(): FaultRule[] {
-  return [
-    { command: 'RCPT', recipient: /^reject/, reply: '550 5.1.1 No such user' },
-    { command: 'MAIL', action: 'drop', probability: 0.002 },
-    { command: 'RCPT', action: 'drop', probability: 0.002 },
-    { command: 'DOT', action: 'drop', probability: 0.002 },
-    { command: 'BDAT_LAST', action: 'drop', probability: 0.002 },
-    { command: 'DOT', action: 'drop', deliver: true, probability: 0.001 },
-    { command: 'BDAT_LAST', action: 'drop', deliver: true, probability: 0.001 },
-    { command: 'MAIL', reply: '451 4.3.0 Temporary failure, try again', probability: 0.005 },
-    { command: 'MAIL', reply: '421 4.3.2 Service shutting down', probability: 0.002 },
-    { command: 'RCPT', afterRecipients: 1, reply: '452 4.5.3 Too many recipients', probability: 0.3 },
-    { command: 'RCPT', reply: '452 4.2.2 Mailbox full', probability: 0.005 },
-    { command: 'DOT', reply: '451 4.3.0 Error in processing', probability: 0.005 },
-    { command: 'BDAT_LAST', reply: '451 4.3.0 Error in processing', probability: 0.005 },
-  ];
-}
-
-interface Sent {
-  id: string;
-  to: string[];
-}
-
-type Settled = { outcome: 'delivered'; result: SendResult } | { outcome: string; error: unknown };
-
-function makeMessage(i: number): Sent & { body: string } {
-  // Every 10th message has three recipients ("too many recipients" splits it); every 997th is refused.
-  const to =
-    i % 997 === 0 ? [`reject${i}@example.com`] : i % 10 === 0 ? [`s${i}.a@example.com`, `s${i}.b@example.com`, `s${i}.c@example.com`] : [`s${i}@example.com`];
-  const id = `<soak-${i}@sluice.test>`;
-  const body = `From: soak@example.com\r\nTo: ${to.join(', ')}\r\nSubject: soak ${i}\r\nMessage-ID: ${id}\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n\r\nMessage ${i}.\r\n`;
-  return { id, to, body };
-}
-
-const MESSAGE_ID = /^message-id:[ \t]*(<[^>\r\n]+>)/im;
-
-/** The invariants against the inbox (retryUnknown off). */
-function violations(sent: Sent[], settled: Array<Settled | undefined>, inbox: readonly ReceivedMessage[]): string[] {
-  const problems: string[] = [];
-  const owner = new Map<string, number>();
-  sent.forEach((s, i) => {
-    for (const r of s.to) owner.set(r, i);
-  });
-  const copies = new Map<string, number>();
-  for (const m of inbox) {
-    const id = m.raw ? MESSAGE_ID.exec(m.raw.toString('latin1'))?.[1] : undefined;
-    for (const r of m.to) {
-      const i = owner.get(r);
-      if (i === undefined) problems.push(`received for ${r}, which no message was sent to`);
-      else if (m.raw && id !== sent[i]!.id) problems.push(`${r} received the body of ${id}, not of ${sent[i]!.id}`);
-      copies.set(r, (copies.get(r) ?? 0) + 1);
-    }
-  }
-  for (const [i, s] of sent.entries()) {
-    const st = settled[i];
-    if (!st) {
-      problems.push(`${s.id}: never settled`);
-      continue;
-    }
-    if (!['delivered', 'rejected', 'failed', 'unknown'].includes(st.outcome)) {
-      problems.push(`${s.id}: settled without an outcome`);
-      continue;
-    }
-    if (st.outcome !== 'delivered') {
-      const err = (st as { error: unknown }).error;
-      if (!(err instanceof SluiceError)) problems.push(`${s.id}: rejected with something that is not a SluiceError`);
-      else if (st.outcome === 'unknown' && err.code !== 'EUNKNOWN') problems.push(`${s.id}: unknown with code ${err.code}`);
-    }
-    let accepted: Set<string> | null = null;
-    if (st.outcome === 'delivered') {
-      const result = (st as { result: SendResult }).result;
-      accepted = new Set(result.accepted.map((a) => a.address));
-      const accounted = [...result.accepted, ...result.rejected, ...result.pending].map((r) => r.address).sort();
-      if (accounted.join() !== [...s.to].sort().join()) problems.push(`${s.id}: accepted+rejected+pending [${accounted}] are not its recipients`);
-    }
-    for (const r of s.to) {
-      const n = copies.get(r) ?? 0;
-      const [min, max] = st.outcome === 'delivered' ? (accepted!.has(r) ? [1, 1] : [0, 0]) : st.outcome === 'unknown' ? [0, 1] : [0, 0];
-      if (n < min || n > max) problems.push(`${s.id} (${st.outcome}): ${r} received ${n} time(s), expected ${min === max ? min : `${min}..${max}`}`);
-    }
-  }
-  return problems;
-}
 
 /** Rejects if `promise` is not settled within `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -172,17 +83,22 @@ async function chaosSoak(options: { messages: number; seed: number; rtt: number;
   const problems: string[] = [];
   try {
     for (let i = 0; i < messages; i++) {
-      if (pool.full) await within(once(pool, 'drain').then(() => undefined), 60_000, 'waiting for the queue to drain');
-      const m = makeMessage(i);
+      if (pool.full)
+        await within(
+          once(pool, 'drain').then(() => undefined),
+          60_000,
+          'waiting for the queue to drain',
+        );
+      const m = makeMessage(i, { rejectEvery: 997 });
       sent.push({ id: m.id, to: m.to });
-      pool.send({ envelope: { from: 'soak@example.com', to: m.to }, body: m.body }).then(
+      pool.send(m.message).then(
         (result) => {
           settled[i] = { outcome: 'delivered', result };
           done++;
           lastProgress = performance.now();
         },
         (error) => {
-          settled[i] = { outcome: error instanceof SluiceError ? (error.outcome ?? 'no-outcome') : 'no-outcome', error };
+          settled[i] = settledError(error, SluiceError);
           done++;
           lastProgress = performance.now();
         },
@@ -206,7 +122,7 @@ async function chaosSoak(options: { messages: number; seed: number; rtt: number;
   while (server.openConnections > 0 && performance.now() - closedAt < 5000) await new Promise((r) => setTimeout(r, 20));
   if (server.openConnections > 0) problems.push(`${server.openConnections} connection(s) still open on the server 5 s after pool.close()`);
 
-  problems.push(...violations(sent, settled, server.inbox.messages));
+  problems.push(...checkInvariants(sent, settled, server.inbox.messages, SluiceError));
   const counts: Record<string, number> = {};
   for (const s of settled) if (s) counts[s.outcome] = (counts[s.outcome] ?? 0) + 1;
   const stats = pool.stats;
@@ -245,27 +161,6 @@ async function chaosSoak(options: { messages: number; seed: number; rtt: number;
   return problems.length === 0;
 }
 
-/**
- * Gaps in a 10 ms timer over `threshold`, split by cause: with this process busy (its own event loop
- * blocked) or not (the OS ran something else: a loaded machine, not our doing).
- */
-function stallMonitor(threshold: number) {
-  const own: number[] = [];
-  const descheduled: number[] = [];
-  let lastWall = performance.now();
-  let lastCpu = process.cpuUsage();
-  const timer = setInterval(() => {
-    const wall = performance.now();
-    const cpu = process.cpuUsage();
-    const gap = wall - lastWall;
-    const used = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
-    if (gap > threshold) (used >= 0.8 * gap ? own : descheduled).push(Math.round(gap));
-    lastWall = wall;
-    lastCpu = cpu;
-  }, 10);
-  return { stop: () => clearInterval(timer), own, descheduled };
-}
-
 async function loadRun(options: { messages: number; rtt: number; connections: number }): Promise<boolean> {
   const { messages, rtt, connections } = options;
   console.log(`load: ${messages.toLocaleString('en')} messages of ~4.5 KB, ${connections} connections, rtt ${rtt} ms, no faults, server in its own process`);
@@ -281,28 +176,21 @@ async function loadRun(options: { messages: number; rtt: number; connections: nu
       highWaterMark,
       timeouts: { idle: 5000 },
     });
-    const filler = 'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs.\r\n'.repeat(48);
-    const heap = () => process.memoryUsage().heapUsed / 1024 / 1024;
-    const before = heap();
-    let peak = before;
-    let peakRss = 0;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, heap());
-      peakRss = Math.max(peakRss, process.memoryUsage.rss() / 1024 / 1024);
-    }, 50);
-    const eld = monitorEventLoopDelay({ resolution: 10 });
-    eld.enable();
-    const stalls = stallMonitor(100);
+    const monitor = loadMonitor({ sampleEvery: 50, stallThreshold: 100 });
     let delivered = 0;
     let failed = 0;
     let maxQueued = 0;
     const started = performance.now();
     const ticker = setInterval(() => progress(`  ${delivered + failed}/${messages} settled   `), 500);
     for (let i = 0; i < messages; i++) {
-      if (pool.full) await within(once(pool, 'drain').then(() => undefined), 60_000, 'waiting for the queue to drain');
+      if (pool.full)
+        await within(
+          once(pool, 'drain').then(() => undefined),
+          60_000,
+          'waiting for the queue to drain',
+        );
       maxQueued = Math.max(maxQueued, pool.stats.queued);
-      const body = `From: load@example.com\r\nTo: l${i}@example.com\r\nSubject: load ${i}\r\nMessage-ID: <load-${i}@sluice.test>\r\n\r\n${filler}`;
-      pool.send({ envelope: { from: 'load@example.com', to: [`l${i}@example.com`] }, body }).then(
+      pool.send(loadMessage(i)).then(
         () => delivered++,
         () => failed++,
       );
@@ -311,11 +199,8 @@ async function loadRun(options: { messages: number; rtt: number; connections: nu
     const seconds = (performance.now() - started) / 1000;
     clearInterval(ticker);
     progress('\n');
-    eld.disable();
-    stalls.stop();
-    clearInterval(sampler);
+    const { before, peak, peakRss, maxDelay, p99, stalls } = monitor.stop();
     const { count } = await server.count();
-    const maxDelay = eld.max / 1e6;
     console.log(
       `  ${seconds.toFixed(1)} s, ${Math.round(messages / seconds).toLocaleString('en')} messages/s; delivered ${delivered}, failed ${failed}, received ${count}`,
     );
@@ -323,7 +208,7 @@ async function loadRun(options: { messages: number; rtt: number; connections: nu
       `  heap ${before.toFixed(0)} MB → peak ${peak.toFixed(0)} MB (peak RSS ${peakRss.toFixed(0)} MB); queue peak ${maxQueued} (highWaterMark ${highWaterMark})`,
     );
     console.log(
-      `  event loop delay: max ${maxDelay.toFixed(0)} ms, p99 ${(eld.percentile(99) / 1e6).toFixed(1)} ms; gaps over 100 ms with this process busy ${JSON.stringify(stalls.own)}, while descheduled by the OS ${JSON.stringify(stalls.descheduled)}`,
+      `  event loop delay: max ${maxDelay.toFixed(0)} ms, p99 ${p99.toFixed(1)} ms; gaps over 100 ms with this process busy ${JSON.stringify(stalls.own)}, while descheduled by the OS ${JSON.stringify(stalls.descheduled)}`,
     );
     if (delivered !== messages || failed !== 0) problems.push(`${delivered} delivered and ${failed} failed of ${messages}`);
     if (count !== delivered) problems.push(`${delivered} reported delivered, ${count} received`);

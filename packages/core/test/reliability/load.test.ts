@@ -7,73 +7,20 @@
  * Also the backpressure contract itself: `pool.full` and the 'drain' event, used as the README shows.
  */
 import { once } from 'node:events';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { message, pool, server } from '../helpers.js';
+import { gc, heapMb, loadMessage, loadMonitor } from './chaos.js';
 
 const MESSAGES = 10_000;
-const FILLER = 'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs.\r\n';
-
-/** A forced collection, for heap figures that mean something (no-op if the flag cannot be set). */
-const gc: () => void = (() => {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return () => {};
-  }
-})();
-
-function heapMb(): number {
-  return process.memoryUsage().heapUsed / 1024 / 1024;
-}
-
-/**
- * Gaps in a 10 ms timer longer than `threshold`, split by cause. A gap during which this process
- * used (nearly) as much CPU as wall time is a stall of its own event loop: synchronous work (the
- * client and the in-process server both count). A gap with little CPU is the OS running other
- * processes (a loaded 2-core CI machine), which no code of ours can cause or prevent.
- */
-function stallMonitor(threshold = 100) {
-  const own: number[] = [];
-  const descheduled: number[] = [];
-  let lastWall = performance.now();
-  let lastCpu = process.cpuUsage();
-  const timer = setInterval(() => {
-    const wall = performance.now();
-    const cpu = process.cpuUsage();
-    const gap = wall - lastWall;
-    const used = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
-    if (gap > threshold) (used >= 0.8 * gap ? own : descheduled).push(Math.round(gap));
-    lastWall = wall;
-    lastCpu = cpu;
-  }, 10);
-  return {
-    stop: () => clearInterval(timer),
-    own,
-    descheduled,
-  };
-}
 
 describe('load', () => {
   it(`${MESSAGES.toLocaleString('en')} messages at 2 ms RTT, 20 connections: bounded heap, no event-loop stall`, { timeout: 60_000 }, async () => {
     let received = 0;
     const s = await server({ rtt: 2, record: false, inboxLimit: 1, onMessage: () => received++ });
     const p = pool(s, { maxConnections: 20, highWaterMark: 200, timeouts: { idle: 5000 } });
-    const body = (i: number) =>
-      `From: load@example.com\r\nTo: l${i}@example.com\r\nSubject: load ${i}\r\nMessage-ID: <load-${i}@sluice.test>\r\n\r\n${FILLER.repeat(48)}`;
 
     gc();
-    const before = heapMb();
-    let peak = before;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, heapMb());
-    }, 20);
-    const eld = monitorEventLoopDelay({ resolution: 10 });
-    eld.enable();
-    const stalls = stallMonitor(100);
+    const monitor = loadMonitor({ sampleEvery: 20, stallThreshold: 100 });
     let delivered = 0;
     let failed = 0;
     let maxQueued = 0;
@@ -81,21 +28,18 @@ describe('load', () => {
     for (let i = 0; i < MESSAGES; i++) {
       if (p.full) await once(p, 'drain');
       maxQueued = Math.max(maxQueued, p.stats.queued);
-      p.send({ envelope: { from: 'load@example.com', to: [`l${i}@example.com`] }, body: body(i) }).then(
+      p.send(loadMessage(i)).then(
         () => delivered++,
         () => failed++,
       );
     }
     await p.close();
     const seconds = (performance.now() - started) / 1000;
-    eld.disable();
-    stalls.stop();
-    clearInterval(sampler);
+    const { before, peak, maxDelay: stallMs, p99, stalls } = monitor.stop();
     gc();
     const after = heapMb();
-    const stallMs = eld.max / 1e6;
     console.log(
-      `load: ${MESSAGES} messages in ${seconds.toFixed(1)} s (${Math.round(MESSAGES / seconds)}/s); heap ${before.toFixed(0)} MB → peak ${peak.toFixed(0)} MB → ${after.toFixed(0)} MB; event loop max ${stallMs.toFixed(0)} ms, p99 ${(eld.percentile(99) / 1e6).toFixed(0)} ms (gaps over 100 ms: own ${JSON.stringify(stalls.own)}, while descheduled ${JSON.stringify(stalls.descheduled)}); max queued ${maxQueued}`,
+      `load: ${MESSAGES} messages in ${seconds.toFixed(1)} s (${Math.round(MESSAGES / seconds)}/s); heap ${before.toFixed(0)} MB → peak ${peak.toFixed(0)} MB → ${after.toFixed(0)} MB; event loop max ${stallMs.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms (gaps over 100 ms: own ${JSON.stringify(stalls.own)}, while descheduled ${JSON.stringify(stalls.descheduled)}); max queued ${maxQueued}`,
     );
 
     expect({ delivered, failed, received }).toEqual({ delivered: MESSAGES, failed: 0, received: MESSAGES });

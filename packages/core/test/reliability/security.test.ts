@@ -13,13 +13,12 @@
 import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { inspect } from 'node:util';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { MockServer } from '@sluice/mock-server';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AuthOptions, DEFAULT_TIMEOUTS, type Pool, type PoolOptions, SluiceError, createPool } from '../../src/index.js';
+import { type AuthOptions, createPool, DEFAULT_TIMEOUTS, type Pool, type PoolOptions, SluiceError } from '../../src/index.js';
 import { message, pool, server } from '../helpers.js';
+import { gc, heapMb } from './chaos.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Raw servers
@@ -145,15 +144,6 @@ async function failure(p: Promise<unknown>): Promise<SluiceError> {
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-
-const gc: () => void = (() => {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return () => {};
-  }
-})();
 
 // ---------------------------------------------------------------------------------------------------
 // AUTH over clear connections, TLS verification
@@ -374,14 +364,14 @@ describe('a server cannot make the client buffer without bound', () => {
         });
       });
       gc();
-      const heapBefore = process.memoryUsage().heapUsed;
+      const heapBefore = heapMb();
       const p = rawPool(r);
       const err = await failure(p.send(message(0)));
       expect([err.code, err.outcome]).toEqual(['EPROTOCOL', 'failed']);
       expect(err.message).toMatch(f.message);
       await r.closed(0); // the client closed the socket: the flood stops
       gc();
-      const grown = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+      const grown = heapMb() - heapBefore;
       // What the server got into the socket before the client cut it off: the client's 8 KiB / 64 KiB
       // caps plus what the kernel buffers (a few MB at most), not an unbounded amount.
       expect(flooded!.bytes()).toBeLessThan(64 * 1024 * 1024);
