@@ -40,6 +40,11 @@ for (const mode of modes) {
       await p.send(message(1));
       expect(s.inbox.messages).toHaveLength(1);
       expect(s.connections[0]!.byCommand.RSET).toBe(1);
+      if (mode.name === 'lock-step') {
+        // Without PIPELINING every command waits for the previous reply, RSET included: one read per
+        // command, plus one for the content.
+        expect(s.connections[0]!.reads).toBe(s.connections[0]!.commands + 1);
+      }
     });
 
     it('sends the rest in another transaction after "452 too many recipients"', async () => {

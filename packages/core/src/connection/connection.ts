@@ -116,6 +116,8 @@ interface Transaction {
   chunking: boolean;
   /** Written while other transactions were in flight after a failure (window mode). */
   windowed: boolean;
+  /** Lock-step after a failure: the MAIL command waiting for RSET's reply. */
+  pendingMail: string | null;
   done: boolean;
 }
 
@@ -386,7 +388,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   pump(): void {
     if (this.state !== 'ready' || this.writing) return;
     // Lock-step and DATA-pipelined connections start a transaction only when nothing is in flight;
-    // a DATA-pipelined one takes the next message when it writes the content (see onData354).
+    // a DATA-pipelined one takes the next message when it writes the content (see onDataReply).
     const window = this.chunking && this.pipelining ? this.options.chunkingWindow : 1;
     while (this.active.length < window && this.canAccept) {
       const job = this.owner.next(this);
@@ -412,7 +414,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const refuse = (code: typeof ErrorCodes.ECAPABILITY | typeof ErrorCodes.EMESSAGE, message: string) =>
       this.owner.settle(this, job, { type: 'rejected', error: new SluiceError(code, message, { permanent: true, command: 'MAIL' }), rejected: [] });
     if (job.smtpUtf8 && !caps.smtpUtf8) return refuse(ErrorCodes.ECAPABILITY, 'An address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)');
-    if (job.eightBit === true && !caps.eightBitMime && !this.chunking) {
+    // Also with BDAT: the bytes are not line-parsed, but 8-bit content still has to be declared.
+    if (job.eightBit === true && !caps.eightBitMime) {
       return refuse(ErrorCodes.ECAPABILITY, 'The message has 8-bit content and the server does not offer 8BITMIME (RFC 6152)');
     }
     if (job.dsn && !caps.dsn) return refuse(ErrorCodes.ECAPABILITY, 'DSN was requested and the server does not offer DSN (RFC 3461)');
@@ -436,18 +439,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       owed: 0,
       chunking,
       windowed: this.active.length > 0,
+      pendingMail: null,
       done: false,
     };
     this.active.push(txn);
     const t = this.options.timeouts;
     // The whole group is built as one string and encoded once: fewer allocations on the hot path.
     let group = '';
-    if (this.needsReset) {
-      // RFC 5321 §4.1.1.5: clear the failed transaction's state before the next MAIL.
-      this.needsReset = false;
-      group = 'RSET\r\n';
-      this.expect({ kind: 'RSET', txn: null, index: 0, timeout: t.command, resolve: null });
-    }
     const params = {
       size: caps.size !== null ? job.size : undefined,
       // RFC 6152: declare 8-bit content; for a stream of unknown content, declare it when offered.
@@ -455,7 +453,21 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       smtpUtf8: job.smtpUtf8,
       dsn: job.dsn,
     };
-    group += mailCommand(job.from, params);
+    const mail = mailCommand(job.from, params);
+    if (this.needsReset) {
+      // RFC 5321 §4.1.1.5: clear the failed transaction's state before the next MAIL.
+      this.needsReset = false;
+      if (!this.pipelining) {
+        // Lock-step: RSET alone; MAIL follows its reply (see onReset).
+        txn.pendingMail = mail;
+        this.expectTxn('RSET', txn, 0, t.command);
+        out.push(Buffer.from('RSET\r\n'));
+        return;
+      }
+      group = 'RSET\r\n';
+      this.expect({ kind: 'RSET', txn: null, index: 0, timeout: t.command, resolve: null });
+    }
+    group += mail;
     this.expectTxn('MAIL', txn, 0, t.mail);
     if (!this.pipelining) {
       out.push(Buffer.from(group));
@@ -469,10 +481,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       out.push(Buffer.from(`${group}DATA\r\n`));
       this.expectTxn('DATA', txn, 0, t.data);
     } else if (job.body) {
-      const body = bdatBody(job);
-      out.push(Buffer.from(`${group}BDAT ${body.length} LAST\r\n`), body);
-      txn.committed = true;
-      this.expectTxn('BDAT_LAST', txn, 0, t.dataEnd);
+      this.pushBdatLast(txn, out, group);
     } else {
       out.push(Buffer.from(group));
     }
@@ -481,9 +490,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (chunking && !job.body) this.writing = true;
   }
 
-  private pushBdatLast(txn: Transaction, out: Buffer[]): void {
+  /** `BDAT n LAST` and the bytes (RFC 3030), after `prefix` (the envelope, when pipelined). */
+  private pushBdatLast(txn: Transaction, out: Buffer[], prefix = ''): void {
     const body = bdatBody(txn.job);
-    out.push(Buffer.from(`BDAT ${body.length} LAST\r\n`), body);
+    out.push(Buffer.from(`${prefix}BDAT ${body.length} LAST\r\n`), body);
     txn.committed = true;
     this.expectTxn('BDAT_LAST', txn, 0, this.options.timeouts.dataEnd);
   }
@@ -523,6 +533,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (txn) txn.owed--;
     switch (e.kind) {
       case 'RSET':
+        return this.onReset(txn, reply);
       case 'QUIT':
         return;
       case 'MAIL':
@@ -540,6 +551,22 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         if (txn!.bdatError && txn!.owed === 0 && !this.writing) this.finish(txn!);
         return;
     }
+  }
+
+  /** Lock-step: the transaction waiting behind this RSET writes its MAIL now. */
+  private onReset(txn: Transaction | null, reply: Reply): void {
+    if (!txn || txn.pendingMail === null) return;
+    const mail = txn.pendingMail;
+    txn.pendingMail = null;
+    // RFC 5321 §4.1.1.5: RSET must be answered 250; anything else leaves the server's state unknown.
+    // Not a verdict on the message: it goes back to the queue, and this connection retires.
+    if (!ok(reply)) {
+      this.retiring = true;
+      txn.mail = syntheticReply(451, '4.3.0', `RSET was refused: ${reply.lines.join(' ')}`);
+      return this.finish(txn);
+    }
+    this.expectTxn('MAIL', txn, 0, this.options.timeouts.mail);
+    this.write([Buffer.from(mail)]);
   }
 
   private onMail(txn: Transaction, reply: Reply): void {
