@@ -186,7 +186,8 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
   middleware.healthRoute = ({ cacheMs = 10_000, timeoutMs = 5_000 } = {}) => {
     let last: { at: number; status: number; body: Record<string, unknown> } | null = null;
     let running: Promise<void> | null = null;
-    // verify() cannot be cancelled: after a timeout, the next checks wait on the same one instead of opening more connections.
+    // Probes that arrive while a check runs share it instead of opening more connections. A check that
+    // outlives its timeout is answered 'down' at once, and its connection is cut a second later.
     let verifying: Promise<VerifyResult> | null = null;
     const check = async () => {
       let timer: NodeJS.Timeout | undefined;
@@ -194,7 +195,7 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
         timer = setTimeout(() => reject(Object.assign(new Error('verify() timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
       });
       try {
-        verifying ??= pool.verify().finally(() => {
+        verifying ??= pool.verify({ signal: AbortSignal.timeout(timeoutMs + 1000) }).finally(() => {
           verifying = null;
         });
         const v = await Promise.race([verifying, timeout]);
