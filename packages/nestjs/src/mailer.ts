@@ -26,8 +26,8 @@ export class MailerService {
   }
 
   /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. */
-  verify(): Promise<VerifyResult> {
-    return this.pool.verify();
+  verify(options?: { signal?: AbortSignal }): Promise<VerifyResult> {
+    return this.pool.verify(options);
   }
 
   get stats(): PoolStats {
