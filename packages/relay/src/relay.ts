@@ -20,7 +20,7 @@ import { composeBounce, type Failure, statusOf } from './bounce.js';
 import { parseUpstreamUrl, RelayConfigError } from './config.js';
 import { type RelayLogger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
-import { type DeadInfo, type DeliveryState, type HeldInfo, isValidId, newId, SizeExceededError, Spool, type SpoolDsn, type SpoolHeader } from './spool.js';
+import { type DeadInfo, type DeliveryState, type HeldEntry, type HeldInfo, isValidId, newId, SizeExceededError, Spool, type SpoolDsn, type SpoolHeader } from './spool.js';
 import { isLoopback } from './units.js';
 
 export type PermanentFailureAction = 'bounce' | 'dead-letter' | 'both';
@@ -88,7 +88,7 @@ export interface RelayStatus {
   upstream: string;
   spoolDir: string;
   queue: { depth: number; inFlight: number; deferred: number; oldestAgeSeconds: number | null };
-  held: Array<{ id: string; from: string; to: string[]; heldAt: string; reason: string }>;
+  held: HeldEntry[];
   dead: number;
   counters: Record<string, number>;
   rates: { acceptedPerMinute: number; deliveredPerMinute: number };
@@ -678,22 +678,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   const status = async (): Promise<RelayStatus> => {
     const heldIds = await spool.list('held');
-    const held = [];
-    for (const id of heldIds.slice(0, 1000)) {
-      try {
-        const h = await spool.readHeader('held', id);
-        const info = await spool.readMeta<HeldInfo>('held', id);
-        held.push({
-          id,
-          from: h.from,
-          to: info?.remaining ?? h.to,
-          heldAt: new Date(info?.heldAt ?? h.receivedAt).toISOString(),
-          reason: info?.reason ?? 'held',
-        });
-      } catch {
-        // removed meanwhile
-      }
-    }
+    const held = await spool.describeHeld(heldIds.slice(0, 1000));
     metrics.setHeldGauge(heldIds.length);
     let deferred = 0;
     for (const e of entries.values()) if (e.state.attempts > 0 && !e.busy) deferred++;

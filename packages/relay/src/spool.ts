@@ -339,6 +339,35 @@ export class Spool {
   async exists(area: SpoolArea, id: string): Promise<Stats | null> {
     return stat(this.msgPath(area, id)).catch(() => null);
   }
+
+  /** What `status` shows of held messages (unknown outcomes waiting for the operator). */
+  async describeHeld(ids: string[]): Promise<HeldEntry[]> {
+    const held: HeldEntry[] = [];
+    for (const id of ids) {
+      try {
+        const h = await this.readHeader('held', id);
+        const info = await this.readMeta<HeldInfo>('held', id);
+        held.push({
+          id,
+          from: h.from,
+          to: info?.remaining ?? h.to,
+          heldAt: new Date(info?.heldAt ?? h.receivedAt).toISOString(),
+          reason: info?.reason ?? 'held',
+        });
+      } catch {
+        // released or removed meanwhile
+      }
+    }
+    return held;
+  }
+}
+
+export interface HeldEntry {
+  id: string;
+  from: string;
+  to: string[];
+  heldAt: string;
+  reason: string;
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

@@ -19,22 +19,7 @@ export async function spoolStatus(spoolDir: string): Promise<OfflineStatus> {
       // being removed
     }
   }
-  const held = [];
-  for (const id of await spool.list('held')) {
-    try {
-      const h = await spool.readHeader('held', id);
-      const info = await spool.readMeta<HeldInfo>('held', id);
-      held.push({
-        id,
-        from: h.from,
-        to: info?.remaining ?? h.to,
-        heldAt: new Date(info?.heldAt ?? h.receivedAt).toISOString(),
-        reason: info?.reason ?? 'held',
-      });
-    } catch {
-      // being released
-    }
-  }
+  const held = await spool.describeHeld(await spool.list('held'));
   return {
     running: false,
     spoolDir,
