@@ -393,6 +393,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       return this.schedule();
     }
     this.connectFailures++;
+    // Back off before the next attempt, also while other connections work: a server that refuses at
+    // once would otherwise be hammered in a tight loop.
+    this.connectBackoffUntil = Date.now() + retryDelay(this.connectFailures, this.options.retry);
     if (this.connections.size > 0) return this.schedule();
     // No connection works. A permanent error (credentials refused with 5xx, TLS required and missing,
     // a certificate refused) fails everything queued now; a transient one (a 4xx, even to AUTH or
@@ -414,8 +417,6 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.afterDequeue();
       }
     }
-    const delay = retryDelay(this.connectFailures, this.options.retry);
-    this.connectBackoffUntil = Date.now() + delay;
     this.schedule();
   }
 
