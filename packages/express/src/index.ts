@@ -8,7 +8,8 @@ import {
   type RecipientResult,
   type SendOptions,
   type SendResult,
-  type SluiceError,
+  ErrorCodes,
+  SluiceError,
   type VerifyResult,
   createPool,
   isSluiceError,
@@ -130,7 +131,9 @@ export function httpError(err: SluiceError, retryAfter = 30): HttpError {
 /** `const mailer = sluice(poolOptions)` or `sluice({ pool })`; then `app.use(mailer)`. */
 export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware {
   const given = 'pool' in options ? options.pool : undefined;
-  if ('pool' in options && typeof given?.send !== 'function') throw new TypeError('sluice({ pool }) needs a pool from createPool()');
+  if ('pool' in options && typeof given?.send !== 'function') {
+    throw new SluiceError(ErrorCodes.EOPTIONS, 'sluice({ pool }) needs a pool from createPool()', { permanent: true });
+  }
   const pool = given ?? createPool(options as PoolOptions);
   const api: Mailer = Object.freeze({
     send: (message: Message, opts?: SendOptions) => pool.send(message, opts),

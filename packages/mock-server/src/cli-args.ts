@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { PROFILE_NAMES } from './profiles.js';
 import { startMockServer } from './server.js';
 import type { MockServer, MockServerOptions, ProfileName } from './types.js';
+import { MockServerError } from './errors.js';
 
 export const USAGE = `Usage: sluice-mock-server [options]
 
@@ -49,7 +50,7 @@ export interface CliConfig {
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0) throw new MockServerError('EMOCKOPTIONS', `--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -58,7 +59,7 @@ function pairs(name: string, values: string[] | undefined): Record<string, strin
   const out: Record<string, string> = {};
   for (const v of values) {
     const colon = v.indexOf(':');
-    if (colon <= 0) throw new Error(`--${name} expects name:secret, got ${JSON.stringify(v)}`);
+    if (colon <= 0) throw new MockServerError('EMOCKOPTIONS', `--${name} expects name:secret, got ${JSON.stringify(v)}`);
     out[v.slice(0, colon)] = v.slice(colon + 1);
   }
   return out;
@@ -99,7 +100,7 @@ export function parseCli(argv: string[]): CliConfig | 'help' {
   });
   if (values.help) return 'help';
   if (values.profile !== undefined && !PROFILE_NAMES.includes(values.profile as ProfileName)) {
-    throw new Error(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
+    throw new MockServerError('EMOCKOPTIONS', `--profile must be one of ${PROFILE_NAMES.join(', ')}`);
   }
   const extensions: NonNullable<MockServerOptions['extensions']> = {};
   if (values['no-pipelining']) extensions.pipelining = false;

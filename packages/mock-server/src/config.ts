@@ -1,6 +1,7 @@
 import { PROFILES } from './profiles.js';
 import { buildReplies, formatReply, type Replies } from './replies.js';
 import type { Extensions, MockServerOptions, ReceivedMessage } from './types.js';
+import { MockServerError } from './errors.js';
 
 export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
 export const ALL_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];
@@ -58,7 +59,7 @@ export const STARTUP_ONLY = ['host', 'port', 'secure', 'tls', 'profile'] as cons
 function num(name: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
-    throw new TypeError(`mock-server option ${name} must be a number >= ${min}, got ${String(value)}`);
+    throw new MockServerError('EMOCKOPTIONS', `mock-server option ${name} must be a number >= ${min}, got ${String(value)}`);
   }
   return value;
 }
@@ -67,7 +68,7 @@ function num(name: string, value: unknown, fallback: number, min = 0): number {
 export function mergeOptions(options: MockServerOptions): MockServerOptions {
   const profileName = options.profile ?? 'default';
   const profile = PROFILES[profileName];
-  if (!profile) throw new TypeError(`unknown mock-server profile ${JSON.stringify(profileName)}`);
+  if (!profile) throw new MockServerError('EMOCKOPTIONS', `unknown mock-server profile ${JSON.stringify(profileName)}`);
   return {
     ...profile,
     ...options,
@@ -88,7 +89,7 @@ export function resolveConfig(options: MockServerOptions): Config {
   if (e.auth === false) auth = [];
   else if (e.auth) {
     for (const m of e.auth) {
-      if (!ALL_MECHANISMS.includes(m)) throw new TypeError(`unknown AUTH mechanism ${JSON.stringify(m)}`);
+      if (!ALL_MECHANISMS.includes(m)) throw new MockServerError('EMOCKOPTIONS', `unknown AUTH mechanism ${JSON.stringify(m)}`);
     }
     auth = [...e.auth];
   } else auth = users.size > 0 || tokens.size > 0 ? ALL_MECHANISMS : [];

@@ -1,5 +1,6 @@
 import { parseReply } from './replies.js';
 import type { FaultAction, FaultCommand, FaultRule } from './types.js';
+import { MockServerError } from './errors.js';
 
 const COMMANDS: ReadonlySet<FaultCommand> = new Set<FaultCommand>([
   'CONNECT',
@@ -56,20 +57,20 @@ function matchAddress(pattern: string | RegExp, address: string): boolean {
 
 function validate(rule: FaultRule, index: number): void {
   const where = `faults[${index}]`;
-  if (!rule || typeof rule !== 'object') throw new TypeError(`${where} must be an object`);
-  if (!COMMANDS.has(rule.command)) throw new TypeError(`${where}.command ${JSON.stringify(rule.command)} is not a FaultCommand`);
+  if (!rule || typeof rule !== 'object') throw new MockServerError('EMOCKOPTIONS', `${where} must be an object`);
+  if (!COMMANDS.has(rule.command)) throw new MockServerError('EMOCKOPTIONS', `${where}.command ${JSON.stringify(rule.command)} is not a FaultCommand`);
   const action = rule.action ?? 'reply';
-  if (!ACTIONS.has(action)) throw new TypeError(`${where}.action ${JSON.stringify(rule.action)} is not a FaultAction`);
-  if (action === 'reply' && rule.reply === undefined) throw new TypeError(`${where}: action 'reply' needs a reply`);
+  if (!ACTIONS.has(action)) throw new MockServerError('EMOCKOPTIONS', `${where}.action ${JSON.stringify(rule.action)} is not a FaultAction`);
+  if (action === 'reply' && rule.reply === undefined) throw new MockServerError('EMOCKOPTIONS', `${where}: action 'reply' needs a reply`);
   if (rule.reply !== undefined) parseReply(rule.reply, true);
   if (rule.probability !== undefined && !(rule.probability >= 0 && rule.probability <= 1)) {
-    throw new TypeError(`${where}.probability must be within 0..1`);
+    throw new MockServerError('EMOCKOPTIONS', `${where}.probability must be within 0..1`);
   }
   for (const key of ['message', 'messageOnConnection', 'connection', 'times', 'afterRecipients', 'delayMs', 'afterBytes'] as const) {
     const v = rule[key];
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0))) throw new TypeError(`${where}.${key} must be a number >= 0`);
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0))) throw new MockServerError('EMOCKOPTIONS', `${where}.${key} must be a number >= 0`);
   }
-  if (action === 'delay' && rule.delayMs === undefined) throw new TypeError(`${where}: action 'delay' needs delayMs`);
+  if (action === 'delay' && rule.delayMs === undefined) throw new MockServerError('EMOCKOPTIONS', `${where}: action 'delay' needs delayMs`);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Inbox, ReceivedMessage } from './types.js';
+import { MockServerError } from './errors.js';
 
 interface Waiter {
   count: number;
@@ -47,7 +48,7 @@ export class MemoryInbox implements Inbox {
         reject,
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
-          reject(new Error(`inbox.waitFor(${count}): ${this.total} message(s) after ${timeoutMs} ms`));
+          reject(new MockServerError('EMOCKTIMEOUT', `inbox.waitFor(${count}): ${this.total} message(s) after ${timeoutMs} ms`));
         }, timeoutMs),
       };
       this.waiters.add(waiter);
@@ -69,7 +70,7 @@ export class MemoryInbox implements Inbox {
   abort(): void {
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);
-      waiter.reject(new Error(`inbox.waitFor(${waiter.count}): the mock server was closed with ${this.total} message(s)`));
+      waiter.reject(new MockServerError('EMOCKCLOSED', `inbox.waitFor(${waiter.count}): the mock server was closed with ${this.total} message(s)`));
     }
     this.waiters.clear();
   }

@@ -2,6 +2,7 @@
  * Reply formatting. Replies are built once per configuration as ready-to-write strings, so the hot
  * path only concatenates constants.
  */
+import { MockServerError } from './errors.js';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}(?: |$)/;
 
@@ -33,10 +34,10 @@ export function parseReply(reply: string | { code: number; enhanced?: string; te
   if (typeof reply === 'object') {
     const { code, enhanced, text } = reply;
     if (!Number.isInteger(code) || code < 200 || code > 599) {
-      throw new TypeError(`reply code must be an integer 200..599, got ${String(code)}`);
+      throw new MockServerError('EMOCKOPTIONS', `reply code must be an integer 200..599, got ${String(code)}`);
     }
     if (enhanced !== undefined && !/^[245]\.\d{1,3}\.\d{1,3}$/.test(enhanced)) {
-      throw new TypeError(`enhanced status code must look like 4.5.3, got ${enhanced}`);
+      throw new MockServerError('EMOCKOPTIONS', `enhanced status code must look like 4.5.3, got ${enhanced}`);
     }
     return { code, line: formatReply(code, enhanced, text ?? (code < 400 ? 'Ok' : 'Error'), withEnhanced) };
   }
@@ -45,10 +46,10 @@ export function parseReply(reply: string | { code: number; enhanced?: string; te
   let out = '';
   for (let i = 0; i < lines.length; i++) {
     const m = /^([2-5]\d\d)(?:[ -](.*))?$/.exec(lines[i]);
-    if (!m) throw new TypeError(`reply must start with a 3-digit code: ${JSON.stringify(reply)}`);
+    if (!m) throw new MockServerError('EMOCKOPTIONS', `reply must start with a 3-digit code: ${JSON.stringify(reply)}`);
     const lineCode = Number(m[1]);
     if (i === 0) code = lineCode;
-    else if (lineCode !== code) throw new TypeError(`all lines of a reply must carry the same code: ${JSON.stringify(reply)}`);
+    else if (lineCode !== code) throw new MockServerError('EMOCKOPTIONS', `all lines of a reply must carry the same code: ${JSON.stringify(reply)}`);
     let text = m[2] ?? '';
     if (!withEnhanced) text = text.replace(ENHANCED_PREFIX, '');
     out += `${code}${i === lines.length - 1 ? ' ' : '-'}${text}\r\n`;

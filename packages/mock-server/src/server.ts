@@ -8,6 +8,7 @@ import { Link, type NetParams } from './network.js';
 import { Session, type SessionHost } from './session.js';
 import { defaultCertificate, secureContext, type TlsMaterial } from './tls.js';
 import type { ConnectionStats, FaultRule, MockServer, MockServerOptions, ReceivedMessage } from './types.js';
+import { MockServerError } from './errors.js';
 
 /**
  * Start a mock SMTP server and resolve once it listens. The self-signed certificate is made on the
@@ -106,7 +107,7 @@ class MockSmtpServer implements MockServer, SessionHost {
   configure(options: Partial<MockServerOptions>): void {
     for (const key of STARTUP_ONLY) {
       if (key in options && options[key] !== this.options[key]) {
-        throw new TypeError(`mock-server option ${key} cannot be changed after start`);
+        throw new MockServerError('EMOCKOPTIONS', `mock-server option ${key} cannot be changed after start`);
       }
     }
     const next: MockServerOptions = {

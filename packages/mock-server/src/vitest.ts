@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startMockServer } from './server.js';
 import type { ConnectionStats, Inbox, MockServer, MockServerOptions } from './types.js';
+import { MockServerError } from './errors.js';
 
 export interface MockServerHandle {
   /** The running server (throws outside the lifetime set up by useMockServer). */
@@ -43,7 +44,7 @@ export function useMockServer(options: MockServerOptions = {}): MockServerHandle
   });
 
   const current = (): MockServer => {
-    if (!running) throw new Error('useMockServer(): the server runs from beforeAll to afterAll; read it inside hooks and tests');
+    if (!running) throw new MockServerError('EMOCKSTATE', 'useMockServer(): the server runs from beforeAll to afterAll; read it inside hooks and tests');
     return running;
   };
 

@@ -3,8 +3,10 @@ import { statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { PresetName } from '@sluice/core';
 
+/** A configuration the relay refuses to start with. `code` is stable: 'ERELAYCONFIG'. */
 export class RelayConfigError extends Error {
   override name = 'RelayConfigError';
+  readonly code = 'ERELAYCONFIG';
 }
 
 export const PRESETS: PresetName[] = ['socketlabs', 'ses', 'microsoft365', 'google-workspace-relay', 'sendgrid', 'mailgun', 'postmark'];

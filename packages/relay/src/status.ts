@@ -1,4 +1,5 @@
 /** `sluice-relay status` and `release` without a running relay: read the spool directory. */
+import { RelayConfigError } from './config.js';
 import type { RelayStatus } from './relay.js';
 import { type DeliveryState, type HeldInfo, isValidId, Spool } from './spool.js';
 
@@ -40,12 +41,12 @@ export async function releaseFromSpool(spoolDir: string, ids: string[] | 'all'):
   const list = ids === 'all' ? await spool.list('held') : ids;
   const done: string[] = [];
   for (const id of list) {
-    if (!isValidId(id)) throw new Error(`Not a message id: ${JSON.stringify(id)}`);
+    if (!isValidId(id)) throw new RelayConfigError(`Not a message id: ${JSON.stringify(id)}`);
     let header: Awaited<ReturnType<Spool['readHeader']>>;
     try {
       header = await spool.readHeader('held', id);
     } catch {
-      throw new Error(`No held message ${id} in ${spool.heldDir}`);
+      throw new RelayConfigError(`No held message ${id} in ${spool.heldDir}`);
     }
     const info = await spool.readMeta<HeldInfo>('held', id);
     const state: DeliveryState = {
