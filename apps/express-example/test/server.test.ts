@@ -1,5 +1,5 @@
 import { startMockServer } from '@sluice/mock-server';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { start } from '../src/server.js';
 
 async function post(url: string, body: unknown) {
@@ -16,7 +16,9 @@ describe('start()', () => {
     expect(health.status).toBe(200);
 
     const bulk = post(`${running.url}/bulk`, { count: 200 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Close only once the request is in (the mail is queued or on the wire): a fixed sleep raced the
+    // HTTP connect on a loaded machine, and close() then refused the request itself.
+    await vi.waitFor(() => expect(running.mailer.stats.queued + running.mailer.stats.inFlight).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
     const started = Date.now();
     const closed = running.close(); // like SIGTERM in main.ts
     expect((await bulk).body).toMatchObject({ delivered: 200 });

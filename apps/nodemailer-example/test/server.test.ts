@@ -1,5 +1,5 @@
 import { startMockServer } from '@sluice/mock-server';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { start } from '../src/server.js';
 
 const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -24,7 +24,9 @@ describe('start()', () => {
   it('on shutdown, finishes the request in progress and drains its mail before stopping', async () => {
     const running = await start({ PORT: '0', HOST: '127.0.0.1', MOCK_RTT: '20' });
     const bulk = post(`${running.url}/bulk`, { count: 200 });
-    await new Promise((r) => setTimeout(r, 100)); // the request is in progress, messages are queued
+    // Close only once the request is in and its mail is on the wire (a fixed sleep raced the HTTP
+    // connect on a loaded machine, and close() then refused the request itself).
+    await vi.waitFor(() => expect(running.mock!.connections.length).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
     expect(running.mock!.inbox.messages.length).toBeLessThan(200);
     const closed = running.close();
     const res = await bulk;
