@@ -56,7 +56,7 @@ describe('app.use(mailer)', () => {
   });
 
   it('refuses bad options', () => {
-    expect(() => sluice({ pool: undefined as never })).toThrow(TypeError);
+    expect(() => sluice({ pool: undefined as never })).toThrow(expect.objectContaining({ code: 'EOPTIONS' }));
     expect(() => sluice({ host: 'localhost', bogus: 1 } as never)).toThrow(SluiceError);
   });
 });
