@@ -171,7 +171,8 @@ describe('reply rules', () => {
       { command: 'RCPT', reply: '550 x', probability: 2 },
       { command: 'RCPT', action: 'delay' },
     ];
-    for (const rule of bad) expect(() => server.setFaults([rule as FaultRule]), JSON.stringify(rule)).toThrow(expect.objectContaining({ code: 'EMOCKOPTIONS' }));
+    for (const rule of bad)
+      expect(() => server.setFaults([rule as FaultRule]), JSON.stringify(rule)).toThrow(expect.objectContaining({ code: 'EMOCKOPTIONS' }));
   });
 });
 

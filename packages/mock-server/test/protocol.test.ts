@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type MockServer, startMockServer } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { startMockServer } from '../src/index.js';
+import { useMockServer } from '../src/vitest.js';
 import { ehloClient, RawClient, until } from './helpers.js';
 
-let server: MockServer;
-beforeAll(async () => {
-  server = await startMockServer();
-});
-afterAll(() => server.close());
-beforeEach(() => {
-  server.setFaults([]);
-  server.clear();
-});
+// One server per file, reset before each test (the package's own vitest helper).
+const smtp = useMockServer();
 
 describe('RFC 5321 session', () => {
   it('greets, lists extensions and runs a DATA transaction', async () => {
-    const c = await RawClient.connect(server.port);
+    const c = await RawClient.connect(smtp.server.port);
     const greeting = await c.reply();
     expect(greeting.code).toBe(220);
     expect(greeting.text).toMatch(/^mock\.sluice\.test ESMTP/);
@@ -42,7 +36,7 @@ describe('RFC 5321 session', () => {
     expect((await c.command('QUIT')).code).toBe(221);
     await c.waitClose();
 
-    const [m] = await server.inbox.waitFor(1);
+    const [m] = await smtp.server.inbox.waitFor(1);
     expect(m).toMatchObject({
       from: 'a@example.com',
       to: ['b@example.com', 'c@example.com'],
@@ -58,19 +52,19 @@ describe('RFC 5321 session', () => {
     });
     expect(m.raw?.toString()).toBe('Subject: hi\r\n\r\nHello\r\n');
     expect(queued.text.endsWith(m.id)).toBe(true);
-    await until(() => server.connections[0].closed);
-    expect(server.connections[0]).toMatchObject({ closed: true, transactions: 1, byCommand: { EHLO: 1, MAIL: 1, RCPT: 2, DATA: 1, QUIT: 1 } });
+    await until(() => smtp.server.connections[0].closed);
+    expect(smtp.server.connections[0]).toMatchObject({ closed: true, transactions: 1, byCommand: { EHLO: 1, MAIL: 1, RCPT: 2, DATA: 1, QUIT: 1 } });
   });
 
   it('removes dot-stuffing and keeps bare LF as received', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     await c.command('MAIL FROM:<a@example.com>');
     await c.command('RCPT TO:<b@example.com>');
     await c.command('DATA');
     // Dot-stuffed lines, a bare LF followed by a dot (not a line start), an empty message end.
     c.write('..leading dot\r\n...two\r\n.\r\nno\n.end\r\nlast\r\n.\r\n');
     expect((await c.reply()).code).toBe(250);
-    const [m] = await server.inbox.waitFor(1);
+    const [m] = await smtp.server.inbox.waitFor(1);
     expect(m.raw?.toString()).toBe('.leading dot\r\n..two\r\n');
     // The rest of that write were commands: ".\r\n" ended the message first.
     c.close();
@@ -81,8 +75,8 @@ describe('RFC 5321 session', () => {
     const wire = 'a\r\n..b\r\n..\r\n..\rx\r\nc\r\n.\r\n';
     const expected = 'a\r\n.b\r\n.\r\n.\rx\r\nc\r\n';
     for (let split = 1; split < wire.length; split++) {
-      const c = await ehloClient(server.port);
-      const stats = server.connections[server.connections.length - 1];
+      const c = await ehloClient(smtp.server.port);
+      const stats = smtp.server.connections[smtp.server.connections.length - 1];
       c.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
       await c.read(3);
       const before = stats.reads;
@@ -92,17 +86,17 @@ describe('RFC 5321 session', () => {
       expect((await c.reply()).code).toBe(250);
       c.close();
     }
-    const messages = await server.inbox.waitFor(wire.length - 1);
+    const messages = await smtp.server.inbox.waitFor(wire.length - 1);
     for (const m of messages) expect(m.raw?.toString()).toBe(expected);
   });
 
   it('accepts an empty message', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     c.write('MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
     await c.read(3);
     c.write('.\r\n');
     expect((await c.reply()).code).toBe(250);
-    const [m] = await server.inbox.waitFor(1);
+    const [m] = await smtp.server.inbox.waitFor(1);
     expect(m.from).toBe('');
     expect(m.size).toBe(0);
     expect(m.raw?.length).toBe(0);
@@ -110,7 +104,7 @@ describe('RFC 5321 session', () => {
   });
 
   it('answers RSET, NOOP, HELP and VRFY', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     await c.command('MAIL FROM:<a@example.com>');
     expect(await c.command('RSET')).toMatchObject({ code: 250, enhanced: '2.0.0' });
     // RSET cleared the transaction: RCPT is out of sequence, MAIL is not nested.
@@ -125,7 +119,7 @@ describe('RFC 5321 session', () => {
   });
 
   it('rejects commands out of sequence with the RFC codes', async () => {
-    const c = await RawClient.connect(server.port);
+    const c = await RawClient.connect(smtp.server.port);
     await c.reply();
     expect(await c.command('MAIL FROM:<a@example.com>')).toMatchObject({ code: 503, enhanced: '5.5.1' });
     expect((await c.command('EHLO')).code).toBe(501);
@@ -143,7 +137,7 @@ describe('RFC 5321 session', () => {
   });
 
   it('validates addresses and parameters', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     expect((await c.command('MAIL FROM:a@example.com')).code).toBe(501);
     expect((await c.command('MAIL FROM:<a b@example.com>')).code).toBe(501);
     expect((await c.command('MAIL FROM:<a@example.com> SIZE=abc')).code).toBe(501);
@@ -160,9 +154,9 @@ describe('RFC 5321 session', () => {
   });
 
   it('closes after QUIT and keeps serving others', async () => {
-    const a = await ehloClient(server.port);
-    const b = await ehloClient(server.port);
-    expect(server.openConnections).toBe(2);
+    const a = await ehloClient(smtp.server.port);
+    const b = await ehloClient(smtp.server.port);
+    expect(smtp.server.openConnections).toBe(2);
     expect((await a.command('QUIT')).code).toBe(221);
     await a.waitClose();
     expect((await b.command('NOOP')).code).toBe(250);
@@ -172,7 +166,7 @@ describe('RFC 5321 session', () => {
 
 describe('HELO and extensions switched off', () => {
   it('refuses ESMTP parameters after HELO', async () => {
-    const c = await RawClient.connect(server.port);
+    const c = await RawClient.connect(smtp.server.port);
     await c.reply();
     await c.command('HELO client.test');
     expect((await c.command('MAIL FROM:<a@example.com> SIZE=10')).code).toBe(555);
@@ -219,13 +213,13 @@ describe('HELO and extensions switched off', () => {
 
 describe('SMTPUTF8 and DSN', () => {
   it('accepts UTF-8 addresses in an SMTPUTF8 transaction', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     expect((await c.command('MAIL FROM:<josé@exämple.com> SMTPUTF8 BODY=8BITMIME')).code).toBe(250);
     expect((await c.command('RCPT TO:<日本@例え.jp>')).code).toBe(250);
     await c.command('DATA');
     c.write('Subject: é\r\n\r\nü\r\n.\r\n');
     expect((await c.reply()).code).toBe(250);
-    const [m] = await server.inbox.waitFor(1);
+    const [m] = await smtp.server.inbox.waitFor(1);
     expect(m.from).toBe('josé@exämple.com');
     expect(m.to).toEqual(['日本@例え.jp']);
     expect(m.mailParams).toEqual({ SMTPUTF8: true, BODY: '8BITMIME' });
@@ -234,7 +228,7 @@ describe('SMTPUTF8 and DSN', () => {
   });
 
   it('records and validates DSN parameters', async () => {
-    const c = await ehloClient(server.port);
+    const c = await ehloClient(smtp.server.port);
     expect((await c.command('MAIL FROM:<a@example.com> RET=HDRS ENVID=abc+2Bdef')).code).toBe(250);
     expect((await c.command('RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com')).code).toBe(250);
     expect((await c.command('RCPT TO:<c@example.com> NOTIFY=NEVER')).code).toBe(250);
@@ -244,7 +238,7 @@ describe('SMTPUTF8 and DSN', () => {
     await c.command('DATA');
     c.write('x\r\n.\r\n');
     await c.reply();
-    const [m] = await server.inbox.waitFor(1);
+    const [m] = await smtp.server.inbox.waitFor(1);
     expect(m.mailParams).toEqual({ RET: 'HDRS', ENVID: 'abc+2Bdef' });
     expect(m.rcptParams).toEqual([{ NOTIFY: 'SUCCESS,FAILURE', ORCPT: 'rfc822;b@example.com' }, { NOTIFY: 'NEVER' }]);
     expect((await c.command('MAIL FROM:<a@example.com> RET=SOME')).code).toBe(501);
