@@ -16,6 +16,11 @@ export interface RelayProcess {
 }
 
 /** Runs the CLI with args; resolves once it logs "sluice-relay started" (or rejects with its stderr). */
+/** The CLI's arguments for a relay on a free loopback port, no HTTP port, to a local upstream. */
+export function relayArgs(upstreamPort: number, spool: string, ...extra: string[]): string[] {
+  return ['--upstream', `smtp://127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', '--http', 'off', '--spool', spool, ...extra];
+}
+
 export function spawnRelay(args: string[], env: Record<string, string> = {}): Promise<RelayProcess> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   onCleanup(() => {

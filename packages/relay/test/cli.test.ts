@@ -1,7 +1,7 @@
 import { chmod, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, spawnRelay } from './cli-helpers.js';
+import { relayArgs, runCli, spawnRelay } from './cli-helpers.js';
 import { legacySender, tmpDir, upstream, waitUntil } from './helpers.js';
 
 const SECRET = 'Upstream-S3cret-Pa55';
@@ -71,20 +71,7 @@ describe('the sluice-relay command', () => {
   it('SIGTERM: stops accepting, finishes what is on the wire, keeps the rest spooled for the next start', async () => {
     const server = await upstream({ rtt: 200 });
     const dir = await tmpDir();
-    const args = [
-      '--upstream',
-      `smtp://127.0.0.1:${server.port}`,
-      '--listen',
-      '127.0.0.1:0',
-      '--http',
-      'off',
-      '--spool',
-      dir,
-      '--max-connections',
-      '1',
-      '--max-messages-per-connection',
-      '2',
-    ];
+    const args = relayArgs(server.port, dir, '--max-connections', '1', '--max-messages-per-connection', '2');
     let relay = await spawnRelay(args);
     const mail = legacySender(relay.port);
     const n = 12;

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
-import { type RelayProcess, spawnRelay } from './cli-helpers.js';
+import { type RelayProcess, relayArgs, spawnRelay } from './cli-helpers.js';
 import { tmpDir, upstream, waitUntil } from './helpers.js';
 
 const KEY = /^X-Key: (\S+)$/m;
@@ -14,20 +14,7 @@ describe('crash and restart (SIGKILL)', () => {
   it('delivers every acknowledged message after kills during accepting and during forwarding; duplicates only for messages in flight upstream', async () => {
     const server = await upstream({ rtt: 30, record: true });
     const spool = await tmpDir();
-    const args = [
-      '--upstream',
-      `smtp://127.0.0.1:${server.port}`,
-      '--listen',
-      '127.0.0.1:0',
-      '--http',
-      'off',
-      '--spool',
-      spool,
-      '--retry-min',
-      '200ms',
-      '--retry-max',
-      '1s',
-    ];
+    const args = relayArgs(server.port, spool, '--retry-min', '200ms', '--retry-max', '1s');
     let relay: RelayProcess = await spawnRelay(args);
 
     const N = 150;

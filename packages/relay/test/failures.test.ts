@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
 import { startMockServer } from '@sluice/mock-server';
+import { describe, expect, it } from 'vitest';
 import { legacySender, onCleanup, rawSmtp, relayTo, upstream, waitUntil } from './helpers.js';
 
 const ls = async (dir: string) => (await readdir(dir)).sort();
