@@ -203,10 +203,6 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     return this.state === 'ready' && !this.retiring && !this.writing && this.started < this.options.maxMessages;
   }
 
-  /** True when this connection pipelines across messages: a busy connection still takes one more. */
-  get pipelinedMode(): boolean {
-    return this.pipelining;
-  }
 
   // ------------------------------------------------------------------------------------------------
   // Setup
@@ -805,7 +801,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (txn.accepted === 0 || txn.loneDot) {
       const all = [...retry, ...deferred];
       if (all.length > 0) {
-        const reply = firstFailure?.reply ?? this.closeReply();
+        const reply = firstFailure?.reply ?? CONNECTION_LOST;
         return { type: 'transient', error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`), rejected, retry: all, immediate: false };
       }
       const reply = firstFailure!.reply;
@@ -841,10 +837,6 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const error = new SmtpReplyError(ErrorCodes.EMESSAGE, command, final, `The message was refused: ${final.lines.join(' ')}`);
     if (final.code >= 500) return { type: 'rejected', error, rejected: [...rejected, ...accepted.map((a) => ({ ...a, code: final.code, enhancedCode: final.enhanced, response: final.lines.join('\n') }))] };
     return { type: 'transient', error, rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };
-  }
-
-  private closeReply(): Reply {
-    return CONNECTION_LOST;
   }
 
   private lostError(command: string): SluiceError {

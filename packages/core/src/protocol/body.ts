@@ -3,7 +3,6 @@ import { isAscii } from 'node:buffer';
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
-const CRLF = Buffer.from('\r\n');
 const CR_BUF = Buffer.from('\r');
 const DOT_BUF = Buffer.from('.');
 /** RFC 5321 §4.1.1.4: the content ends with CRLF "." CRLF. */
@@ -85,4 +84,3 @@ export function has8bit(body: Buffer): boolean {
   return !isAscii(body); // native, SIMD in recent Node versions
 }
 
-export { CRLF };

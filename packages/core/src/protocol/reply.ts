@@ -152,7 +152,3 @@ export function syntheticReply(code: number, enhanced: string, text: string): Re
 function protocolError(message: string): SluiceError {
   return new SluiceError(ErrorCodes.EPROTOCOL, `Invalid SMTP reply: ${message}`, { command: 'REPLY' });
 }
-
-export function formatReply(reply: Reply): string {
-  return reply.lines.join(' | ');
-}
