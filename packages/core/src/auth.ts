@@ -120,7 +120,8 @@ async function getToken(auth: OAuth2Auth, refresh: boolean): Promise<string> {
     try {
       token = await auth.getAccessToken({ user: auth.user, refresh });
     } catch (cause) {
-      throw new SluiceError(ErrorCodes.EAUTH, 'getAccessToken failed', { cause, command: 'AUTH' });
+      // Reconnecting will not mend a token source that throws: the sends it holds fail now.
+      throw new SluiceError(ErrorCodes.EAUTH, 'getAccessToken failed', { cause, command: 'AUTH', permanent: true });
     }
   }
   if (!token || typeof token !== 'string' || /[\r\n\0\x01]/.test(token)) {

@@ -257,6 +257,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
           new SluiceError(isTls ? ErrorCodes.ETLS : ErrorCodes.ECONNECTION, `${isTls ? 'TLS' : 'Connection'} error with ${host}:${port}: ${err.message}`, {
             cause: err,
             command: 'CONNECT',
+            // A certificate the client refuses is refused again on the next attempt.
+            permanent: Boolean(isTls),
           }),
         );
       });
@@ -323,7 +325,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (reply.code !== 220) throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
     // RFC 3207 §4.2 / CVE-2011-0411: anything the server sent after the 220 in clear text would be
     // injected into the TLS session. The FIFO is empty now; any buffered byte is an attack.
-    if (this.parser.partial) throw new SluiceError(ErrorCodes.ETLS, 'The server sent data after its STARTTLS reply', { command: 'STARTTLS' });
+    if (this.parser.partial) throw new SluiceError(ErrorCodes.ETLS, 'The server sent data after its STARTTLS reply', { command: 'STARTTLS', permanent: true });
     const plain = this.socket!;
     this.detach(plain);
     await new Promise<void>((resolve, reject) => {
@@ -335,7 +337,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       secure.once('error', (err) => {
         clearTimeout(timer);
         secure.destroy();
-        reject(new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS' }));
+        reject(new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true }));
       });
       secure.once('secureConnect', () => {
         clearTimeout(timer);

@@ -398,12 +398,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.connectBackoffUntil = Date.now() + retryDelay(this.connectFailures, this.options.retry);
     if (this.connections.size > 0) return this.schedule();
     // No connection works. A permanent error (credentials refused with 5xx, TLS required and missing,
-    // a certificate refused) fails everything queued now; a transient one (a 4xx, even to AUTH or
-    // STARTTLS: "454 4.7.0 Temporary authentication failure") charges the oldest message an attempt.
-    const transientReply = error.responseCode !== undefined && error.responseCode >= 400 && error.responseCode < 500;
-    const permanent =
-      error.permanent || error.code === ErrorCodes.EOPTIONS || ((error.code === ErrorCodes.ETLS || error.code === ErrorCodes.EAUTH) && !transientReply);
-    if (permanent) {
+    // a certificate refused: each says so where it is made) fails everything queued now; a transient
+    // one (a 4xx, even to AUTH or STARTTLS: "454 4.7.0 Temporary authentication failure") charges the
+    // oldest message an attempt.
+    if (error.permanent) {
       for (const job of this.queue.drain()) this.fail(job, error, 'failed');
       this.afterDequeue();
       return;
