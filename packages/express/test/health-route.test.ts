@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { HealthRouteOptions, SluiceMiddleware } from '../src/index.js';
-import { closedPort, mailer, server } from './helpers.js';
+import { mailer, server, unreachable } from './helpers.js';
 
 function app(m: SluiceMiddleware, options?: HealthRouteOptions) {
   const a = express();
@@ -34,7 +34,7 @@ describe('healthRoute()', () => {
   });
 
   it('answers 503 down with the error code when the server cannot be reached', async () => {
-    const res = await request(app(mailer(await closedPort())))
+    const res = await request(app(mailer(await unreachable())))
       .get('/health')
       .expect(503);
     expect(res.body).toMatchObject({ status: 'down', error: 'ECONNECTION' });

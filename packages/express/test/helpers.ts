@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { type Pool, type PoolOptions, createPool } from '@sluice/core';
+import { createPool, type Pool, type PoolOptions } from '@sluice/core';
 import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { afterEach } from 'vitest';
 import { type SluiceMiddleware, sluice } from '../src/index.js';
@@ -35,12 +35,15 @@ export function mailer(s: { host: string; port: number }, options: Partial<PoolO
   return m;
 }
 
-/** A port nothing listens on. */
-export async function closedPort(): Promise<{ host: string; port: number }> {
-  const srv = net.createServer();
+/**
+ * An SMTP server that cannot be reached: it resets every connection before the greeting. (A port
+ * closed after listening could be taken again by a server of a test running in parallel.)
+ */
+export async function unreachable(): Promise<{ host: string; port: number }> {
+  const srv = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => srv.close(resolve)));
   const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
   return { host: '127.0.0.1', port };
 }
 

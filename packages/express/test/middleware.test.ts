@@ -1,4 +1,4 @@
-import { SluiceError, createPool } from '@sluice/core';
+import { createPool, SluiceError } from '@sluice/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';

@@ -2,8 +2,8 @@ import { ErrorCodes, SluiceError } from '@sluice/core';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { type SendRouteOptions, type SluiceMiddleware, httpError } from '../src/index.js';
-import { closedPort, contentFault, mailer, server } from './helpers.js';
+import { httpError, type SendRouteOptions, type SluiceMiddleware } from '../src/index.js';
+import { contentFault, mailer, server, unreachable } from './helpers.js';
 
 function app(m: SluiceMiddleware, options?: SendRouteOptions, json = false) {
   const a = express();
@@ -168,7 +168,7 @@ describe('sendRoute(): SMTP failures', () => {
   });
 
   it('maps a server it cannot reach to 503 with Retry-After, without naming the host', async () => {
-    const target = await closedPort();
+    const target = await unreachable();
     const res = await request(app(mailer(target)))
       .post('/mail')
       .send(mail)
