@@ -1,8 +1,7 @@
 import 'reflect-metadata';
-import { createServer } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import type { MockServer } from '@sluice/mock-server';
+import { type MockServer, startMockServer } from '@sluice/mock-server';
 import { MailerService } from '@sluice/nestjs';
 import { TestMailer } from '@sluice/nestjs/testing';
 import request from 'supertest';
@@ -110,10 +109,10 @@ describe('shutdown', () => {
 
 describe('with SMTP_HOST', () => {
   it('uses the server from the environment; GET /health is down when it is unreachable', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    // Unreachable: the mock server drops every connection before its greeting. (A port closed after
+    // listening could be taken again by a server of a test running in parallel.)
+    const down = await startMockServer({ extensions: { starttls: false }, faults: [{ command: 'CONNECT', action: 'drop' }] });
+    const { port } = down;
 
     // verifyOnStart is 'warn': the app starts although the server is down.
     const app = await startApp({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_USER: 'me', SMTP_PASS: 'secret' });
@@ -124,6 +123,7 @@ describe('with SMTP_HOST', () => {
       expect(res.body).toMatchObject({ status: 'error', error: { smtp: { status: 'down', code: 'ECONNECTION' } } });
     } finally {
       await app.close();
+      await down.close();
     }
   });
 });

@@ -185,8 +185,8 @@ describe('the pool', () => {
   });
 
   it('errors carry a stable code and are SluiceErrors', async () => {
-    const s = await server();
-    await s.close();
+    // A server that drops every connection before its greeting: it cannot be reached.
+    const s = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
     const p = pool(s, { retry: { retries: 1, minDelay: 1, maxDelay: 1 } });
     const err = (await p.send(message(0)).catch((e) => e)) as SluiceError;
     expect(err).toBeInstanceOf(SluiceError);

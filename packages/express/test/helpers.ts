@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { createPool, type Pool, type PoolOptions } from '@sluice/core';
 import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { afterEach } from 'vitest';
@@ -36,15 +35,12 @@ export function mailer(s: { host: string; port: number }, options: Partial<PoolO
 }
 
 /**
- * An SMTP server that cannot be reached: it resets every connection before the greeting. (A port
- * closed after listening could be taken again by a server of a test running in parallel.)
+ * An SMTP server that cannot be reached: the mock server drops every connection before its greeting.
+ * (A port closed after listening could be taken again by a server of a test running in parallel.)
  */
 export async function unreachable(): Promise<{ host: string; port: number }> {
-  const srv = net.createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise((resolve) => srv.close(resolve)));
-  const { port } = srv.address() as net.AddressInfo;
-  return { host: '127.0.0.1', port };
+  const s = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
+  return { host: s.host, port: s.port };
 }
 
 /** The reply to the end of the content, whether the client used DATA or BDAT. */

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import type { LoggerService } from '@nestjs/common';
 import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 
@@ -7,13 +6,12 @@ export function startServer(options: MockServerOptions = {}): Promise<MockServer
   return startMockServer({ extensions: { starttls: false }, ...options });
 }
 
-/** A port nothing listens on (connections are refused). */
-export async function downPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * A server that cannot be reached: the mock server drops every connection before its greeting. (A port
+ * closed after listening could be taken again by a server of a test running in parallel.)
+ */
+export function downServer(): Promise<MockServer> {
+  return startServer({ faults: [{ command: 'CONNECT', action: 'drop' }] });
 }
 
 export function mail(i: number, to = `reader${i}@example.com`) {

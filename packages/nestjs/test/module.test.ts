@@ -1,22 +1,23 @@
 import 'reflect-metadata';
 import { Inject, Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { type Pool, createPool } from '@sluice/core';
+import { createPool, type Pool } from '@sluice/core';
 import type { MockServer } from '@sluice/mock-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InjectMailer, MailerService, SluiceModule, type SluiceModuleOptions, type SluiceOptionsFactory, getMailerToken } from '../src/index.js';
-import { RecordingLogger, downPort, mail, startServer } from './helpers.js';
+import { getMailerToken, InjectMailer, MailerService, SluiceModule, type SluiceModuleOptions, type SluiceOptionsFactory } from '../src/index.js';
+import { downServer, mail, RecordingLogger, startServer } from './helpers.js';
 
 let server: MockServer;
 let other: MockServer;
+let down: MockServer;
 let closed: number;
 
 beforeAll(async () => {
-  [server, other] = await Promise.all([startServer(), startServer()]);
-  closed = await downPort();
+  [server, other, down] = await Promise.all([startServer(), startServer(), downServer()]);
+  closed = down.port;
 });
 afterAll(async () => {
-  await Promise.all([server.close(), other.close()]);
+  await Promise.all([server.close(), other.close(), down.close()]);
 });
 afterEach(() => {
   server.clear();

@@ -6,7 +6,7 @@ import type { MockServer } from '@sluice/mock-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceModule } from '../src/index.js';
 import { SluiceHealthIndicator } from '../src/terminus.js';
-import { downPort, startServer } from './helpers.js';
+import { downServer, startServer } from './helpers.js';
 
 @Controller('health')
 class HealthController {
@@ -28,10 +28,12 @@ describe('SluiceHealthIndicator', () => {
   let moduleRef: TestingModule;
   let indicator: SluiceHealthIndicator;
   let closed: number;
+  let down: MockServer;
 
   beforeAll(async () => {
     [server, stalled] = await Promise.all([startServer(), startServer({ faults: [{ command: 'CONNECT', action: 'stall' }] })]);
-    closed = await downPort();
+    down = await downServer();
+    closed = down.port;
     @Module({
       imports: [
         TerminusModule.forRoot({ logger: false }),
@@ -48,7 +50,7 @@ describe('SluiceHealthIndicator', () => {
   });
   afterAll(async () => {
     await moduleRef.close();
-    await Promise.all([server.close(), stalled.close()]);
+    await Promise.all([server.close(), stalled.close(), down.close()]);
   });
 
   it('is up when the server can be verified', async () => {

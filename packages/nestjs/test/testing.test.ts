@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { describe, expect, it } from 'vitest';
-import { InjectMailer, MailerService, SluiceModule, getMailerToken } from '../src/index.js';
+import { getMailerToken, InjectMailer, MailerService, SluiceModule } from '../src/index.js';
 import { SluiceTestingModule, TestMailer } from '../src/testing.js';
 
 @Injectable()
