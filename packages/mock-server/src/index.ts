@@ -11,5 +11,9 @@ export type {
   MockServer,
   MockServerOptions,
   ProfileName,
+  ProtocolViolation,
   ReceivedMessage,
+  ServerStats,
+  StrictBdatOptions,
+  TransactionRecord,
 } from './types.js';
