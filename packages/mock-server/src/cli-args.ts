@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { MockServerError } from './errors.js';
 import { PROFILE_NAMES } from './profiles.js';
 import { startMockServer } from './server.js';
 import type { MockServer, MockServerOptions, ProfileName } from './types.js';
-import { MockServerError } from './errors.js';
 
 export const USAGE = `Usage: sluice-mock-server [options]
 

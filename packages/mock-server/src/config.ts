@@ -1,7 +1,7 @@
+import { MockServerError } from './errors.js';
 import { PROFILES } from './profiles.js';
 import { buildReplies, formatReply, parseReply, type Replies } from './replies.js';
 import type { Extensions, MockServerOptions, ReceivedMessage } from './types.js';
-import { MockServerError } from './errors.js';
 
 export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
 export const ALL_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];

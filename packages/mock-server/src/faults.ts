@@ -1,6 +1,6 @@
+import { MockServerError } from './errors.js';
 import { parseReply } from './replies.js';
 import type { FaultAction, FaultCommand, FaultRule } from './types.js';
-import { MockServerError } from './errors.js';
 
 const COMMANDS: ReadonlySet<FaultCommand> = new Set<FaultCommand>([
   'CONNECT',

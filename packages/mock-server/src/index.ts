@@ -1,5 +1,5 @@
-export { PROFILE_NAMES } from './profiles.js';
 export { MockServerError, type MockServerErrorCode } from './errors.js';
+export { PROFILE_NAMES } from './profiles.js';
 export { startMockServer } from './server.js';
 export type {
   ConnectionStats,

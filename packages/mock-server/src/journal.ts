@@ -30,7 +30,7 @@ export class TransactionJournal {
 /** End an open transaction record (a no-op for none, or one already ended). `line` is a reply as
  * written (CRLF-terminated) or null. */
 export function settle(record: TransactionRecord | null | undefined, outcome: Exclude<TransactionRecord['outcome'], 'open'>, line: string | null): void {
-  if (!record || record.outcome !== 'open') return;
+  if (record?.outcome !== 'open') return;
   record.outcome = outcome;
   record.reply = line === null ? null : line.replace(/\r\n$/, '');
 }

@@ -2,23 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { type Config, resolveConfig, STARTUP_ONLY } from './config.js';
+import { MockServerError } from './errors.js';
 import { FaultEngine } from './faults.js';
 import { MemoryInbox } from './inbox.js';
 import { TransactionJournal } from './journal.js';
 import { Link, type NetParams } from './network.js';
 import { Session, type SessionHost } from './session.js';
 import { defaultCertificate, secureContext, type TlsMaterial } from './tls.js';
-import type {
-  ConnectionStats,
-  FaultRule,
-  MockServer,
-  MockServerOptions,
-  ProtocolViolation,
-  ReceivedMessage,
-  ServerStats,
-  TransactionRecord,
-} from './types.js';
-import { MockServerError } from './errors.js';
+import type { ConnectionStats, FaultRule, MockServer, MockServerOptions, ProtocolViolation, ReceivedMessage, ServerStats, TransactionRecord } from './types.js';
 
 /**
  * Start a mock SMTP server and resolve once it listens. The self-signed certificate is made on the

@@ -290,7 +290,8 @@ export class Session {
           // RFC 5321 §2.3.8: lines end with CRLF; a bare LF is tolerated in commands, like Postfix.
           const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
           if (this.mode === Mode.Sasl) this.onSaslLine(buf.toString('latin1', start, end));
-          else if (this.host.cfg.answerFirstOnly && !this.firstOfRead) this.stats.commands++; // read, never answered
+          else if (this.host.cfg.answerFirstOnly && !this.firstOfRead)
+            this.stats.commands++; // read, never answered
           else {
             this.firstOfRead = false;
             this.onCommand(buf.toString('utf8', start, end));
