@@ -1,16 +1,7 @@
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
-import { type MockServer, type MockServerOptions, startMockServer } from '../src/index.js';
-import { ehloClient, RawClient, until } from './helpers.js';
-
-async function withServer(options: MockServerOptions, fn: (server: MockServer) => Promise<void>): Promise<void> {
-  const server = await startMockServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
+import { startMockServer } from '../src/index.js';
+import { ehloClient, RawClient, until, withServer } from './helpers.js';
 
 const ENVELOPE = 'MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n';
 

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type MockServer, type MockServerOptions, startMockServer } from '../src/index.js';
-import { ehloClient, until } from './helpers.js';
-
-async function withServer(options: MockServerOptions, fn: (server: MockServer) => Promise<void>): Promise<void> {
-  const server = await startMockServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
+import { startMockServer } from '../src/index.js';
+import { ehloClient, until, withServer } from './helpers.js';
 
 /** One BDAT transaction, ready to pipeline: MAIL, RCPT, then the body in chunks (the last one LAST). */
 function bdatTransaction(to: string, chunks: string[]): string {

@@ -8,30 +8,17 @@
  * Its own Exim instance (DIR sluice-exim/caps), so the cap does not slow exim.test.ts down.
  * Run: `pnpm --filter @sluice/core exec vitest run --config vitest.interop.config.ts test/interop/exim-caps.test.ts`.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Pool, type SendResult, type SluiceError } from '../../src/index.js';
-import { EXIM_ENABLED, type EximInstance, mainlog, readStored, startExim, waitStored } from './exim-instance.js';
+import { describe, expect, it } from 'vitest';
+import type { SendResult, SluiceError } from '../../src/index.js';
+import { EXIM_ENABLED, mainlog, readStored, useExim, waitStored } from './exim-instance.js';
 
 const RUN = Date.now().toString(36);
-let exim: EximInstance;
-const pools: Pool[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-});
-
 describe.skipIf(!EXIM_ENABLED)('Exim connection cap (smtp_accept_max = 5)', () => {
-  beforeAll(() => {
-    exim = startExim('caps', { EXIM_ACCEPT_MAX: '5', EXIM_RECIPIENTS_MAX: '10' });
-  });
-
-  afterAll(() => {
-    exim?.stop();
-  });
+  const exim = useExim('caps', { EXIM_ACCEPT_MAX: '5', EXIM_RECIPIENTS_MAX: '10' });
 
   it('delivers 300/300 through a pool of maxConnections 20', async () => {
-    const p = createPool({ host: '127.0.0.1', port: exim.port, name: 'client.sluice.test', ignoreTLS: true, maxConnections: 20 });
-    pools.push(p);
+    // The pool's default retry policy: a refused connection may be tried again.
+    const p = exim.pool({ maxConnections: 20 });
     const connectErrors: SluiceError[] = [];
     p.on('connect-error', (e) => {
       connectErrors.push(e);
@@ -52,10 +39,10 @@ describe.skipIf(!EXIM_ENABLED)('Exim connection cap (smtp_accept_max = 5)', () =
     const delivered = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value as SendResult] : []));
     expect(delivered).toHaveLength(300);
     // Exim refused connections beyond 5 (else this test proves nothing about the cap).
-    expect(mainlog(exim.dir)).toMatch(/Connection from \[127\.0\.0\.1\] refused: too many connections/);
-    const stored = await waitStored(exim.dir, ids);
+    expect(mainlog(exim.instance.dir)).toMatch(/Connection from \[127\.0\.0\.1\] refused: too many connections/);
+    const stored = await waitStored(exim.instance.dir, ids);
     // Exactly once each.
     expect(ids.filter((id) => stored.get(id)!.length !== 1)).toEqual([]);
-    expect(readStored(exim.dir)).toHaveLength(300);
+    expect(readStored(exim.instance.dir)).toHaveLength(300);
   });
 });

@@ -12,6 +12,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createPool, type Pool, type PoolOptions } from '../../src/index.js';
 
 export const EXIM_ENABLED = process.env.SLUICE_EXIM_INTEROP === '1';
 const REPO = path.resolve(import.meta.dirname, '../../../..');
@@ -50,6 +52,40 @@ export function startExim(name: string, env: Record<string, string> = {}): EximI
     dir,
     ca: fs.readFileSync(path.join(dir, 'tls/ca.pem')),
     stop: () => execFileSync(path.join(SCRIPTS, 'stop.sh'), [dir], { stdio: 'ignore' }),
+  };
+}
+
+export interface EximHandle {
+  /** The running instance (set in beforeAll). */
+  readonly instance: EximInstance;
+  /** A pool for it (127.0.0.1, no STARTTLS unless the options say so), destroyed after each test. */
+  pool(options?: Partial<PoolOptions>): Pool;
+}
+
+/** Call inside a describe: starts the instance in beforeAll, stops it in afterAll, and destroys the
+ * pools a test made after it. */
+export function useExim(name: string, env: Record<string, string> = {}): EximHandle {
+  let instance: EximInstance | undefined;
+  const pools: Pool[] = [];
+  beforeAll(() => {
+    instance = startExim(name, env);
+  });
+  afterAll(() => {
+    instance?.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.destroy()));
+  });
+  return {
+    get instance() {
+      if (!instance) throw new Error('the Exim instance is not started (use it inside tests)');
+      return instance;
+    },
+    pool(options = {}) {
+      const p = createPool({ host: '127.0.0.1', port: this.instance.port, name: 'client.sluice.test', ignoreTLS: true, ...options });
+      pools.push(p);
+      return p;
+    },
   };
 }
 

@@ -12,22 +12,18 @@
  * Run: `pnpm --filter @sluice/core exec vitest run --config vitest.interop.config.ts test/interop/exim.test.ts`.
  * Skipped under the default vitest config.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Message, type Pool, type PoolOptions, type SendResult, SluiceError } from '../../src/index.js';
-import { differenceFromSent, EXIM_ENABLED, type EximInstance, eximId, receptions, startExim, waitStored } from './exim-instance.js';
+import { describe, expect, it } from 'vitest';
+import { type Message, type PoolOptions, type SendResult, SluiceError } from '../../src/index.js';
+import { differenceFromSent, EXIM_ENABLED, type EximHandle, eximId, receptions, useExim, waitStored } from './exim-instance.js';
 
 const RUN = Date.now().toString(36);
 const USER = 'sluice';
 const PASS = 'interop-secret';
 
-let exim: EximInstance;
-const pools: Pool[] = [];
+let handle: EximHandle;
 
-function newPool(options: Partial<PoolOptions> = {}): Pool {
-  const p = createPool({ host: '127.0.0.1', port: exim.port, name: 'client.sluice.test', ignoreTLS: true, retry: false, ...options });
-  pools.push(p);
-  return p;
-}
+/** No retries: every message must go through on its first transaction (the 30-recipient split aside). */
+const newPool = (options: Partial<PoolOptions> = {}) => handle.pool({ retry: false, ...options });
 
 function messageId(tag: string, i: number): string {
   return `<${tag}-${i}.${RUN}@client.sluice.test>`;
@@ -53,24 +49,14 @@ function textMessage(tag: string, i: number, to?: string[]) {
 /** Waits for the stored copies and checks each is byte-identical to what was sent. */
 async function expectStoredAsSent(sent: Sent[]): Promise<void> {
   const stored = await waitStored(
-    exim.dir,
+    handle.instance.dir,
     sent.map((m) => m.messageId),
   );
   for (const m of sent) expect(differenceFromSent(stored.get(m.messageId)![0]!, m.body), m.messageId).toBeNull();
 }
 
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-});
-
 describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
-  beforeAll(() => {
-    exim = startExim('main', { EXIM_RECIPIENTS_MAX: '10', EXIM_ACCEPT_MAX: '20' });
-  });
-
-  afterAll(() => {
-    exim?.stop();
-  });
+  handle = useExim('main', { EXIM_RECIPIENTS_MAX: '10', EXIM_ACCEPT_MAX: '20' });
 
   it('verify() sees PIPELINING, CHUNKING, 8BITMIME, SIZE, STARTTLS, and no AUTH before TLS', async () => {
     const v = await newPool().verify();
@@ -83,7 +69,7 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     const sent = Array.from({ length: 10 }, (_, i) => textMessage('bdat', i));
     const results = await Promise.all(sent.map((m) => p.send(m)));
     await p.close();
-    const log = receptions(exim.dir);
+    const log = receptions(handle.instance.dir);
     for (const r of results) {
       expect(r.responseCode).toBe(250);
       const entry = log.get(eximId(r.response) ?? '');
@@ -103,7 +89,7 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     expect(result.rejected).toEqual([]);
     expect(result.pending).toEqual([]);
     expect(result.attempts).toBe(3);
-    const stored = (await waitStored(exim.dir, [messageId('rcpt30', 0)], 30_000, 3)).get(messageId('rcpt30', 0))!;
+    const stored = (await waitStored(handle.instance.dir, [messageId('rcpt30', 0)], 30_000, 3)).get(messageId('rcpt30', 0))!;
     expect(stored).toHaveLength(3);
     expect(stored.flatMap((s) => s.envelopeTo).sort()).toEqual([...to].sort());
     for (const copy of stored) {
@@ -117,20 +103,20 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     const result = await newPool().send(m);
     expect(result.accepted.map((r) => r.address)).toEqual(['ok@example.net']);
     expect(result.rejected).toMatchObject([{ address: 'rejected@example.com', code: 550 }]);
-    const [copy] = (await waitStored(exim.dir, [messageId('refused', 0)])).get(messageId('refused', 0))!;
+    const [copy] = (await waitStored(handle.instance.dir, [messageId('refused', 0)])).get(messageId('refused', 0))!;
     expect(copy!.envelopeTo).toEqual(['ok@example.net']);
   });
 
   describe('STARTTLS with a private CA', () => {
     it('verifies the certificate against the CA, upgrades and delivers', async () => {
-      const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: exim.ca }, maxConnections: 2 });
+      const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: handle.instance.ca }, maxConnections: 2 });
       const v = await p.verify();
       expect(v.encrypted).toBe(true);
       expect(v.capabilities.starttls).toBe(false); // not offered again after STARTTLS (RFC 3207 §4.2)
       expect(v.capabilities.auth).toEqual(['PLAIN', 'LOGIN']);
       const sent = Array.from({ length: 5 }, (_, i) => textMessage('tls', i));
       const results = await Promise.all(sent.map((m) => p.send(m)));
-      const log = receptions(exim.dir);
+      const log = receptions(handle.instance.dir);
       for (const r of results) {
         const entry = log.get(eximId(r.response) ?? '')!;
         expect(entry.protocol).toBe('esmtps');
@@ -154,12 +140,12 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
   describe('AUTH after STARTTLS', () => {
     for (const method of ['PLAIN', 'LOGIN'] as const) {
       it(`authenticates with ${method} and Exim records the user`, async () => {
-        const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: exim.ca }, auth: { user: USER, pass: PASS }, authMethod: method });
+        const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: handle.instance.ca }, auth: { user: USER, pass: PASS }, authMethod: method });
         const v = await p.verify();
         expect(v.authenticated).toBe(true);
         const m = textMessage(`auth-${method}`, 0);
         const result = await p.send(m);
-        const entry = receptions(exim.dir).get(eximId(result.response) ?? '')!;
+        const entry = receptions(handle.instance.dir).get(eximId(result.response) ?? '')!;
         expect(entry.protocol).toBe('esmtpsa');
         expect(entry.auth).toBe(`${method.toLowerCase()}:${USER}`);
         await expectStoredAsSent([m]);
@@ -167,7 +153,7 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     }
 
     it('a wrong password is a 535 EAUTH, nothing is sent', async () => {
-      const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: exim.ca }, auth: { user: USER, pass: 'wrong' }, authMethod: 'PLAIN' });
+      const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca: handle.instance.ca }, auth: { user: USER, pass: 'wrong' }, authMethod: 'PLAIN' });
       const err = await p.send(textMessage('auth-wrong', 0)).then(
         () => null,
         (e: unknown) => e,
@@ -201,7 +187,7 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
         const p = newPool({ maxConnections: 1, ...mode.options });
         const results = await Promise.all(sent.map((m) => p.send(m)));
         await p.close();
-        const log = receptions(exim.dir);
+        const log = receptions(handle.instance.dir);
         for (const r of results) expect(log.get(eximId(r.response) ?? '')!.chunking).toBe(mode.name === 'BDAT');
         await expectStoredAsSent(sent);
       });
@@ -210,7 +196,7 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     it('the comparison sees one changed byte, a changed header field and a field Exim would not add', async () => {
       const m = message('content-oracle', 0, dotted);
       await newPool().send(m);
-      const copy = (await waitStored(exim.dir, [m.messageId])).get(m.messageId)![0]!;
+      const copy = (await waitStored(handle.instance.dir, [m.messageId])).get(m.messageId)![0]!;
       expect(differenceFromSent(copy, m.body)).toBeNull();
       const flipped = Buffer.from(m.body);
       flipped[flipped.length - 3] ^= 0x20;
