@@ -123,3 +123,29 @@ export async function rawSmtp(port: number, host = '127.0.0.1') {
     },
   };
 }
+
+/** One HTTP request with exactly the headers given (fetch would not let a test set Host). */
+export function httpCall(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: unknown }> {
+  return import('node:http').then(
+    (http) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (text += c));
+          res.on('end', () => {
+            let body: unknown = text;
+            if (String(res.headers['content-type']).startsWith('application/json')) body = JSON.parse(text);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+          });
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+}
