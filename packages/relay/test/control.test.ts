@@ -34,7 +34,13 @@ describe('the HTTP control port', () => {
   it('refuses POST /release and /flush without the token, or with a wrong one; releases with it; never logs it', async () => {
     const { relay, spoolDir, server, id, log } = await relayWithHeld({ http: { port: 0, token: TOKEN } });
     const port = relay.httpPort!;
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
+    const wrong: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong-token-0123456789' },
+      { authorization: TOKEN },
+      { authorization: `Basic ${TOKEN}` },
+    ];
+    for (const headers of wrong) {
       const res = await httpCall(port, 'POST', `/release?id=${id}`, headers);
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer realm="sluice-relay"');
