@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type PresetName, preset } from '@sluice/core';
-import { checkSecretFileModeSync, PRESETS, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
+import { PRESET_NAMES, type PresetName, preset } from '@sluice/core';
+import { checkSecretFileModeSync, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
 import type { LogLevel } from './log.js';
 import type { PermanentFailureAction, RelayOptions } from './options.js';
 import { parseDuration, parseSize } from './units.js';
@@ -14,7 +14,7 @@ type Kind = 'string' | 'boolean';
 /** Every option: flag name, kind, description. The environment variable is SLUICE_RELAY_<NAME_IN_CAPS>. */
 export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: string }> = [
   { name: 'upstream', kind: 'string', help: 'smarthost URL: smtp://user@host:port (STARTTLS) or smtps://user@host:port; no password' },
-  { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESETS.join(', ')}` },
+  { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESET_NAMES.join(', ')}` },
   { name: 'user', kind: 'string', help: 'upstream user (or in the URL, or in the password file)' },
   { name: 'password-file', kind: 'string', help: 'file with the upstream password (mode 0600): "user:password", a password, JSON or relay_auth lines' },
   { name: 'upstream-ca', kind: 'string', help: 'PEM file of extra CA certificates for the upstream' },
@@ -196,7 +196,8 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   const cfg = layered(values, env);
   const { get, bool } = cfg;
   const presetName = get('preset') as PresetName | undefined;
-  if (presetName && !PRESETS.includes(presetName)) throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESETS.join(', ')}`);
+  if (presetName && !PRESET_NAMES.includes(presetName))
+    throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESET_NAMES.join(', ')}`);
   const url = get('upstream');
   const parsed = url ? parseUpstreamUrl(url) : undefined;
   let user = get('user');

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { PresetName } from '@sluice/core';
 
 /**
  * Every error of the relay a user sees: a stable `code` and the HTTP status the control port answers
@@ -13,12 +12,15 @@ import type { PresetName } from '@sluice/core';
  */
 export class RelayError extends Error {
   override name = 'RelayError';
+  /** As @sluice/core's error kinds: 'input' for what the caller sent, 'refused' for what it may not do. */
+  readonly kind: 'input' | 'refused';
   constructor(
     readonly code: 'ERELAYCONFIG' | 'ENOTHELD' | 'EUNAUTHORIZED' | 'EFORBIDDEN',
     message: string,
     readonly status = 400,
   ) {
     super(message);
+    this.kind = code === 'EUNAUTHORIZED' || code === 'EFORBIDDEN' ? 'refused' : 'input';
   }
 }
 
@@ -30,8 +32,6 @@ export class RelayConfigError extends RelayError {
     super('ERELAYCONFIG', message, 400);
   }
 }
-
-export const PRESETS: PresetName[] = ['socketlabs', 'ses', 'microsoft365', 'google-workspace-relay', 'sendgrid', 'mailgun', 'postmark'];
 
 export interface ParsedUpstream {
   host: string;

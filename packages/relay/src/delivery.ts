@@ -3,7 +3,7 @@
  * deferred (retried with backoff until the maximum age), refused (bounced or dead-lettered), or
  * unknown (held for the operator, never resent on our own: at most once).
  */
-import { isSluiceError, type Pool, type SendResult, type SluiceError } from '@sluice/core';
+import { isSluiceError, type Pool, retryDelay, type SendResult, type SluiceError } from '@sluice/core';
 import { composeBounce, type Failure, statusOf } from './bounce.js';
 import type { RelayLogger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -27,10 +27,9 @@ export interface DeliveryOptions {
   onPermanentFailure: PermanentFailureAction;
 }
 
-/** The relay's retry schedule: doubling from retryMin up to retryMax, ±10 % jitter (Postfix-like queue backoff). */
-export function backoff(attempts: number, retryMin: number, retryMax: number, random: () => number = Math.random): number {
-  const base = Math.min(retryMax, retryMin * 2 ** Math.max(0, attempts - 1));
-  return Math.round(base * (0.9 + random() * 0.2));
+/** The relay's retry schedule, with the core's backoff: doubling from retryMin up to retryMax, ±10 % jitter. */
+function backoff(attempts: number, retryMin: number, retryMax: number): number {
+  return retryDelay(attempts, { retries: Number.POSITIVE_INFINITY, minDelay: retryMin, maxDelay: retryMax, factor: 2, jitter: 0.1 });
 }
 
 function failureOf(address: string, code: number | undefined, enhanced: string | null, response: string, local = false): Failure {

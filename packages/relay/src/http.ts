@@ -10,12 +10,14 @@
  *   `localhost`, nor a configured name: that is a DNS-rebinding page (RFC 9110 §7.2: Host names the
  *   origin the client thinks it talks to);
  * - beyond loopback, /status (it lists addresses) needs the token too.
- * Errors are JSON `{ "error": { "code", "message" } }` with the status of the error's code.
+ * Errors are JSON `{ "error": { "code", "kind", "message" } }`: the relay's own with their status, any other
+ * through @sluice/core's httpErrorFor (one table for every adapter).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
+import { type HttpErrorAnswer, httpErrorFor } from '@sluice/core';
 import { RelayConfigError, RelayError } from './config.js';
 import type { RelayLogger } from './log.js';
 import type { RelayStatus } from './options.js';
@@ -77,9 +79,13 @@ function refusal(req: http.IncomingMessage, s: ControlSettings): RelayError | nu
   return null;
 }
 
-function errorResponse(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
-  if (err instanceof RelayError) return { status: err.status, body: { error: { code: err.code, message: err.message } } };
-  return { status: 500, body: { error: { code: 'EINTERNAL', message: 'Internal error (see the relay log)' } } };
+/** The relay's own errors carry their status; everything else goes by the core's one table. */
+function errorResponse(err: unknown): HttpErrorAnswer {
+  if (err instanceof RelayError) {
+    const headers: Record<string, string> = err.code === 'EUNAUTHORIZED' ? { 'www-authenticate': 'Bearer realm="sluice-relay"' } : {};
+    return { status: err.status, headers, body: { error: { code: err.code, kind: err.kind, message: err.message } } };
+  }
+  return httpErrorFor(err);
 }
 
 export async function startControlServer(s: ControlSettings, r: ControlRoutes): Promise<ControlServer> {
@@ -122,11 +128,11 @@ export async function startControlServer(s: ControlSettings, r: ControlRoutes): 
     handle(req, url).then(
       (out) => send(out.status, out.type ?? 'application/json', typeof out.body === 'string' ? out.body : JSON.stringify(out.body)),
       (err) => {
-        const { status, body } = errorResponse(err);
+        const { status, headers, body } = errorResponse(err);
         if (status >= 500) r.log.error('HTTP request failed', { method: req.method, path: url.pathname, error: (err as Error).message });
         else if (status === 401 || status === 403)
           r.log.warn('HTTP request refused', { method: req.method, path: url.pathname, client: req.socket.remoteAddress, code: body.error.code });
-        send(status, 'application/json', JSON.stringify(body), status === 401 ? { 'www-authenticate': 'Bearer realm="sluice-relay"' } : {});
+        send(status, 'application/json', JSON.stringify(body), headers);
       },
     );
   });
