@@ -30,6 +30,8 @@ export interface QueueOptions {
   scanInterval: number;
   /** After a local failure (disk) in `deliver`, the message waits this long (ms). */
   localRetryDelay: number;
+  /** One delivery attempt; it decides what the outcome does to the message (see delivery.ts). */
+  deliver(entry: Entry): Promise<void>;
 }
 
 /** A spool file that cannot be parsed goes to dead/ (with why), so that it never blocks the queue. */
@@ -45,7 +47,6 @@ export class Queue {
   inFlight = 0;
   inFlightBytes = 0;
   stopping = false;
-  deliver: (entry: Entry) => Promise<void> = async () => {};
   private readonly ready = new Denque<Entry>();
   private readonly running = new Set<Promise<void>>();
   private idleWaiters: Array<() => void> = [];
@@ -122,7 +123,8 @@ export class Queue {
       if (this.entries.get(entry.id) !== entry || entry.busy) continue;
       entry.busy = true;
       this.inFlight++;
-      const p = this.deliver(entry)
+      const p = o
+        .deliver(entry)
         .catch((err) => {
           // A local failure (disk): keep the message, try again later.
           o.log.error('internal error while delivering; will retry', { id: entry.id, error: (err as Error).message });

@@ -34,7 +34,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const startedAt = Date.now();
   const upstream = createUpstream({ upstream: s.upstream, hostname: s.hostname, retryMin: s.retryMin, retryMax: s.retryMax, log });
   const { pool } = upstream;
-  const queue = new Queue({
+  const queue: Queue = new Queue({
     spool,
     log,
     maxInFlight: s.maxInFlight ?? Math.max(100, upstream.maxConnections * upstream.maxMessagesPerConnection),
@@ -42,8 +42,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     tickInterval: Math.min(1000, s.retryMin),
     scanInterval: s.scanInterval,
     localRetryDelay: s.retryMin,
+    deliver: (entry): Promise<void> => delivery.deliver(entry), // called from start() on, once delivery exists
   });
-  const delivery = new Delivery({
+  const delivery: Delivery = new Delivery({
     spool,
     queue,
     pool,
@@ -56,7 +57,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     retryMax: s.retryMax,
     onPermanentFailure: s.onPermanentFailure,
   });
-  queue.deliver = (entry) => delivery.deliver(entry);
 
   // Replay the spool.
   const queued = await spool.list('queue');

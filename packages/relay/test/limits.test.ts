@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { legacySender, onCleanup, relayTo, upstream, waitUntil } from './helpers.js';
+import { relayArgs, spawnRelay } from './cli-helpers.js';
+import { legacySender, onCleanup, relayTo, tmpDir, upstream, waitUntil } from './helpers.js';
 
 interface Client {
   socket: net.Socket;
@@ -133,5 +134,25 @@ describe('connection rules', () => {
     expect(last).toMatch(/Session time limit exceeded/);
     expect(c.replies.slice(1, -1).every((r) => code(r) === 250)).toBe(true);
     expect(c.replies.length).toBeGreaterThan(3);
+  });
+});
+
+describe('connection rules from the command line', () => {
+  it('--max-clients-per-address, --session-timeout and --command-timeout reach the listener', async () => {
+    const server = await upstream();
+    const relay = await spawnRelay(
+      relayArgs(server.port, await tmpDir(), '--max-clients-per-address', '1', '--session-timeout', '700ms', '--command-timeout', '5s'),
+    );
+    const first = await connect(relay.port, '127.0.0.2');
+    await waitUntil(() => first.replies.length === 1, 5000, 'greeting');
+    const second = await connect(relay.port, '127.0.0.2');
+    await second.closed;
+    expect(second.replies.map(code)).toEqual([421]);
+    await first.closed;
+    expect(first.replies.map(code)).toEqual([220, 421]);
+    expect(first.replies[1]).toMatch(/Session time limit exceeded/);
+    await relay.waitForLog((r) => r.rule === 'session');
+    relay.child.kill('SIGTERM');
+    expect(await relay.exited).toBe(0);
   });
 });
