@@ -38,6 +38,8 @@ interface Tracked {
   /** The line deadline, while a line is incomplete. */
   line: NodeJS.Timeout | null;
   session: NodeJS.Timeout;
+  /** A cut that waits for the spooling of a message to finish. */
+  retry: NodeJS.Timeout | null;
   watched: Socket | TLSSocket;
   onData: (chunk: Buffer) => void;
 }
@@ -97,7 +99,8 @@ export class GuardedSmtpServer extends SMTPServer {
       connection,
       address,
       line: null,
-      session: setTimeout(() => this.cut(t, 'session'), this.limits.sessionTimeout),
+      session: deadline(() => this.cut(t, 'session'), this.limits.sessionTimeout),
+      retry: null,
       watched: socket,
       onData: () => {},
     };
@@ -106,6 +109,7 @@ export class GuardedSmtpServer extends SMTPServer {
     socket.once('close', () => {
       clearTimeout(t.session);
       if (t.line) clearTimeout(t.line);
+      if (t.retry) clearTimeout(t.retry);
       t.watched.removeListener('data', t.onData);
       this.tracked.delete(connection.id);
     });
@@ -120,7 +124,7 @@ export class GuardedSmtpServer extends SMTPServer {
         t.line = null;
       }
       // Bytes after the last line end start a line that must be complete in time.
-      if (lastNl !== chunk.length - 1 && !t.line) t.line = setTimeout(() => this.cut(t, 'command'), this.limits.commandTimeout);
+      if (lastNl !== chunk.length - 1 && !t.line) t.line = deadline(() => this.cut(t, 'command'), this.limits.commandTimeout);
     };
     t.watched = socket;
     socket.on('data', t.onData);
@@ -131,13 +135,18 @@ export class GuardedSmtpServer extends SMTPServer {
     if (c._closing || c._closed) return;
     if (this.limits.busy(c.id)) {
       // The message is being spooled: a 421 now could make the client send again what we accept.
-      t.session = setTimeout(() => this.cut(t, rule), 250);
+      t.retry = deadline(() => this.cut(t, rule), 250);
       return;
     }
     this.limits.onLimit(rule, t.address);
     c.send(421, rule === 'session' ? `${c.name} Session time limit exceeded, closing connection` : `${c.name} Command timeout, closing connection`);
     c.close();
   }
+}
+
+/** A deadline never keeps the process alive on its own (stop() closes the sessions). */
+function deadline(f: () => void, ms: number): NodeJS.Timeout {
+  return setTimeout(f, ms).unref();
 }
 
 function greetNow(connection: Connection): void {

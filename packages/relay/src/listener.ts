@@ -179,7 +179,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
     },
   });
   server.on('error', (err) => log.warn('smtp listener error', { error: err.message }));
-  server.listen(s.port, s.host);
+  server.listen(s.port, s.listenAddress);
   try {
     await Promise.race([once(server.server, 'listening'), once(server.server, 'error').then(([e]) => Promise.reject(e))]);
   } catch (err) {

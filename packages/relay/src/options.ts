@@ -122,16 +122,23 @@ export interface Relay {
 
 const DAY = 86_400_000;
 
-/** The options with every default filled in. */
+/**
+ * The options with every default filled in. `listenAddress` and `http.address` are what the host
+ * names resolved to when they were checked: binding to those, not resolving the name again, keeps a
+ * changed DNS answer from moving a listener off loopback after the check.
+ */
 export type Settings = ReturnType<typeof withDefaults>;
 
 function withDefaults(options: RelayOptions) {
   const maxClients = options.maxClients ?? 200;
   const retryMin = options.retryMin ?? 60_000;
   const users = options.users && Object.keys(options.users).length > 0 ? options.users : undefined;
+  const host = options.host ?? '127.0.0.1';
+  const http = options.http === false ? (false as const) : { host: '127.0.0.1', port: 2526, ...options.http };
   return {
     ...options,
-    host: options.host ?? '127.0.0.1',
+    host,
+    listenAddress: host,
     port: options.port ?? 2525,
     hostname: options.hostname ?? (os.hostname() || 'localhost'),
     maxAge: options.maxAge ?? 5 * DAY,
@@ -149,7 +156,7 @@ function withDefaults(options: RelayOptions) {
     shutdownTimeout: options.shutdownTimeout ?? 30_000,
     scanInterval: options.scanInterval ?? 5000,
     users,
-    http: options.http === false ? (false as const) : { host: '127.0.0.1', port: 2526, ...options.http },
+    http: http && { ...http, address: http.host },
   };
 }
 
@@ -169,6 +176,7 @@ export async function resolveSettings(options: RelayOptions): Promise<Settings> 
         'or anyone who can reach it could send mail through your provider account. Listen on 127.0.0.1 (the default) for local senders.',
     );
   }
+  s.listenAddress = listen.loopback ? listen.addresses[0] : s.host;
   if (s.requireAuth && !s.users) throw new RelayConfigError('requireAuth needs users (--users-file)');
   if (s.users && !s.tls) throw new RelayConfigError('AUTH for local clients needs TLS (--tls-key and --tls-cert): credentials are never accepted in clear');
   if (s.http) {
@@ -181,6 +189,7 @@ export async function resolveSettings(options: RelayOptions): Promise<Settings> 
           'Use --http 127.0.0.1:2526 (the default) or --http off.',
       );
     }
+    s.http.address = check.loopback ? check.addresses[0] : s.http.host;
   }
   return s;
 }

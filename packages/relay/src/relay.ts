@@ -8,7 +8,7 @@ import { Delivery } from './delivery.js';
 import { type ControlServer, startControlServer } from './http.js';
 import { startListener } from './listener.js';
 import { silentLogger } from './log.js';
-import { resolvesToLoopback } from './loopback.js';
+import { isLoopbackAddress } from './loopback.js';
 import { Metrics } from './metrics.js';
 import { type Relay, type RelayOptions, type RelayStatus, resolveSettings } from './options.js';
 import { Queue } from './queue.js';
@@ -124,11 +124,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     try {
       control = await startControlServer(
         {
-          host: s.http.host,
+          host: s.http.address,
           port: s.http.port,
           token,
           allowedHosts: (s.http.allowedHosts ?? []).map((h) => h.toLowerCase()),
-          public: !(await resolvesToLoopback(s.http.host)).loopback,
+          public: !isLoopbackAddress(s.http.address),
         },
         {
           status,

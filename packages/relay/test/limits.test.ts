@@ -4,10 +4,12 @@
  * Clients on 127.0.0.2 stand for an attacker beside legitimate clients on 127.0.0.1 (Linux routes
  * all of 127.0.0.0/8 to the loopback interface).
  */
+import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { relayArgs, spawnRelay } from './cli-helpers.js';
-import { legacySender, onCleanup, relayTo, tmpDir, upstream, waitUntil } from './helpers.js';
+import { legacySender, onCleanup, relayTo, selfSigned, tmpDir, upstream, waitUntil } from './helpers.js';
 
 interface Client {
   socket: net.Socket;
@@ -154,5 +156,33 @@ describe('connection rules from the command line', () => {
     await relay.waitForLog((r) => r.rule === 'session');
     relay.child.kill('SIGTERM');
     expect(await relay.exited).toBe(0);
+  });
+});
+
+describe('connection rules after STARTTLS', () => {
+  it('cuts a slow client on the TLS socket too', async () => {
+    const server = await upstream();
+    const cert = await selfSigned();
+    const { relay } = await relayTo(server, { commandTimeout: 800, tls: { key: cert.key, cert: cert.cert }, users: { app: 'local-Secret-1' } });
+    const c = await connect(relay.port);
+    c.socket.write('EHLO slow.example.com\r\nSTARTTLS\r\n');
+    await waitUntil(() => c.replies.length === 3, 5000, 'greeting, EHLO, STARTTLS');
+    expect(c.replies.map(code)).toEqual([220, 250, 220]);
+    c.socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: c.socket, ca: cert.cert, servername: 'localhost' });
+    onCleanup(() => secure.destroy());
+    let text = '';
+    secure.setEncoding('latin1');
+    secure.on('data', (d: string) => (text += d));
+    secure.on('error', () => {});
+    await once(secure, 'secureConnect');
+    const closed = once(secure, 'close');
+    let i = 0;
+    const line = 'EHLO slow-over-tls.example.com';
+    const t = setInterval(() => i < line.length && !secure.destroyed && secure.write(line[i++]), 100);
+    onCleanup(() => clearInterval(t));
+    await closed;
+    clearInterval(t);
+    expect(text).toMatch(/^421 .*Command timeout/m);
   });
 });
