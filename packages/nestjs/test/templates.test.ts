@@ -104,7 +104,7 @@ describe('templates', () => {
     };
     const { mailer, close } = await mailerWith({ template: { dir, adapter } });
     await mailer.sendMail({ from: 'a@example.com', to: 'b@example.com', template: 'greeting', context: { word: 'hi' } });
-    expect((await received()).html?.trim()).toBe('<b>hi</b>');
+    expect(String((await received()).html).trim()).toBe('<b>hi</b>');
     expect(calls).toEqual([{ name: 'greeting', file: join(dir, 'greeting.tpl'), context: { word: 'hi' }, kind: 'html' }]);
     await close();
   });
@@ -128,8 +128,8 @@ describe('templates', () => {
       await send();
       await writeFile(join(tmp, 'note.hbs'), '<p>two {{n}}</p>');
       await send();
-      expect((await received(0)).html?.trim()).toBe('<p>one 1</p>');
-      expect((await received(1)).html?.trim()).toBe('<p>two 1</p>');
+      expect(String((await received(0)).html).trim()).toBe('<p>one 1</p>');
+      expect(String((await received(1)).html).trim()).toBe('<p>two 1</p>');
       await close();
     } finally {
       await rm(tmp, { recursive: true, force: true });
