@@ -1,5 +1,5 @@
 import type { MailOptions } from '@sluice/core';
-import { type TemplateKind, type TemplateOptions, templateError, templateFile } from './template.js';
+import { type TemplateKind, type TemplateOptions, templateError, templateFile, templateSetupError } from './template.js';
 
 /** Message options merged into every mail of a pool (`defaults.from`, `defaults.replyTo`, headers…), as nodemailer's `defaults`. */
 export type MailDefaults = Partial<MailOptions>;
@@ -48,7 +48,7 @@ export function composeMail(config: MailerConfig, mail: SendMailOptions): MailOp
 
 function render(config: MailerConfig, name: string, context: Record<string, unknown>, kind: TemplateKind): Promise<string> {
   const options = config.template;
-  if (!options) throw templateError(`The mail names the template "${name}", but the module has no "template" option ({ dir, adapter })`);
+  if (!options) throw templateSetupError(`The mail names the template "${name}", but the module has no "template" option ({ dir, adapter })`);
   const file = templateFile(options.dir, name, options.adapter.extension ?? '');
   return Promise.resolve(options.adapter.render({ name, file, context, kind }));
 }

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import Handlebars from 'handlebars';
-import { type TemplateAdapter, type TemplateRequest, templateError } from './template.js';
+import { type TemplateAdapter, type TemplateRequest, templateError, templateSetupError } from './template.js';
 
 export interface HandlebarsAdapterOptions {
   /** Helpers, registered on this adapter's own Handlebars environment (never on the global one). */
@@ -39,7 +39,7 @@ export class HandlebarsAdapter implements TemplateAdapter {
       try {
         source = await readFile(file, 'utf8');
       } catch (cause) {
-        throw templateError(`The template "${name}" was not found: ${file}`, cause);
+        throw templateSetupError(`The template "${name}" was not found: ${file}`, cause);
       }
       template = this.handlebars.compile(source, { ...this.options.compileOptions, noEscape: kind === 'text' });
       if (this.options.cache !== false) this.compiled.set(key, template);
@@ -58,7 +58,7 @@ export class HandlebarsAdapter implements TemplateAdapter {
       entries = await readdir(base, { recursive: true });
     } catch (cause) {
       this.partialsLoaded = null;
-      throw templateError(`The partials directory was not found: ${base}`, cause);
+      throw templateSetupError(`The partials directory was not found: ${base}`, cause);
     }
     for (const entry of entries.filter((e) => e.endsWith('.hbs'))) {
       const name = relative(base, join(base, entry))

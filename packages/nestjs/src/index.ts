@@ -1,5 +1,6 @@
 export type { MailDefaults, SendMailOptions } from './compose.js';
 export type { MailerLookup } from './mailer.js';
+export { SluiceExceptionFilter } from './exception-filter.js';
 export { DEFAULT_MAILER_NAME, getMailerToken, InjectMailer, MailerService } from './mailer.js';
 export type { MailPreview } from './preview.js';
 export { getMailerRegistryToken, InjectMailerRegistry, MailerRegistry } from './registry.js';

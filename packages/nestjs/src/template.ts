@@ -55,7 +55,12 @@ export function templateFile(dir: string, name: string, extension: string): stri
   return file;
 }
 
-/** A template that cannot be found or rendered: the message is refused before anything is sent. */
+/** A mail whose template cannot be rendered (EMESSAGE, kind 'input'): refused before anything is sent. */
 export function templateError(message: string, cause?: unknown): SluiceError {
   return new SluiceError(ErrorCodes.EMESSAGE, message, { cause, permanent: true, outcome: 'rejected' });
+}
+
+/** The application's templates are not where its options say (EOPTIONS, kind 'config': an HTTP 500, not the client's fault). */
+export function templateSetupError(message: string, cause?: unknown): SluiceError {
+  return new SluiceError(ErrorCodes.EOPTIONS, message, { cause, permanent: true, outcome: 'rejected' });
 }

@@ -60,23 +60,24 @@ describe('templates', () => {
     await close();
   });
 
-  it('refuses, before anything is sent, a missing template, a name outside the directory, template with html, and no template option', async () => {
+  it('refuses, before anything is sent, a missing template and no template option (config), a name outside the directory and template with html (input)', async () => {
     const { mailer, close } = await mailerWith({ template: { dir, adapter: handlebars() } });
     const base = { from: 'a@example.com', to: 'b@example.com' };
     await expect(mailer.sendMail({ ...base, template: 'nope' })).rejects.toMatchObject({
-      code: 'EMESSAGE',
-      outcome: 'rejected',
+      code: 'EOPTIONS',
+      kind: 'config',
       message: expect.stringContaining('"nope" was not found'),
     });
     await expect(mailer.sendMail({ ...base, template: '../helpers' })).rejects.toMatchObject({
       code: 'EMESSAGE',
+      kind: 'input',
       message: expect.stringContaining('outside the templates directory'),
     });
     await expect(mailer.sendMail({ ...base, template: 'welcome', html: '<p>x</p>' })).rejects.toMatchObject({ code: 'EMESSAGE' });
     await close();
     const bare = await mailerWith({});
     await expect(bare.mailer.sendMail({ ...base, template: 'welcome' })).rejects.toMatchObject({
-      code: 'EMESSAGE',
+      code: 'EOPTIONS',
       message: expect.stringContaining('no "template" option'),
     });
     await bare.close();
