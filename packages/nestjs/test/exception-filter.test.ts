@@ -44,7 +44,7 @@ async function start(register: 'global' | 'APP_FILTER', retry: false | undefined
   const { port } = app.getHttpServer().address() as AddressInfo;
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, type: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'), body: await res.json() };
+    return { status: res.status, type: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { error: Record<string, unknown> } & Record<string, unknown> };
   };
   return { app, post, logger };
 }
