@@ -1,5 +1,5 @@
-import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { type SluiceMiddleware, sluice } from '@sluice/express';
+import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
