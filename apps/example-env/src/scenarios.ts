@@ -1,5 +1,5 @@
 import { simpleParser } from 'mailparser';
-import { afterEach, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { buildApp, isRunning, startThroughPnpm, tlsMockServer } from './testing.js';
 
 /** POST /signup { email, name: 'Ada' }: every example app has it, and answers 202 once the mail is delivered. */
@@ -47,16 +47,23 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** The tests of SMTP_TLS_CA and SMTP_TLS_INSECURE for an app that `start(env)` starts in this process. */
-export function tlsEnvTests(start: (env: Record<string, string>) => Promise<RunningApp>): void {
+/**
+ * The tests of SMTP_TLS_CA and SMTP_TLS_INSECURE for an app that `start(env)` starts in this process.
+ * `warnings()` returns what the app logged as warnings; by default, what it wrote with console.warn.
+ */
+export function tlsEnvTests(start: (env: Record<string, string>) => Promise<RunningApp>, options: { warnings?: () => string[] } = {}): void {
+  let warned: () => string[];
+  beforeEach(() => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const spy = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    warned = options.warnings ?? (() => spy.mock.calls.map((call) => String(call[0])));
+  });
   afterEach(() => {
     vi.restoreAllMocks();
   });
 
   it('SMTP_TLS_CA makes a self-signed server trusted; without it the send fails with ETLS (500, config), logged with its code', async () => {
     const { mock, caFile, close } = await tlsMockServer();
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    vi.spyOn(console, 'error').mockImplementation(() => {});
     const env = { PORT: '0', SMTP_HOST: 'localhost', SMTP_PORT: String(mock.port) };
     const trusted = await start({ ...env, SMTP_TLS_CA: caFile });
     const untrusted = await start(env);
@@ -66,7 +73,7 @@ export function tlsEnvTests(start: (env: Record<string, string>) => Promise<Runn
       const refused = await signup(untrusted.url, 'ada@example.com');
       expect(refused.status).toBe(500);
       expect(await refused.json()).toEqual({ error: { code: 'ETLS', kind: 'config', outcome: 'failed', message: 'The mail service is misconfigured' } });
-      expect(warn.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/not sent: ETLS \(config, outcome failed\)/));
+      expect(warned()).toContainEqual(expect.stringMatching(/not sent: ETLS \(config, outcome failed\)/));
       expect(mock.inbox.messages).toHaveLength(1);
     } finally {
       await Promise.all([trusted.close(), untrusted.close()]);
@@ -76,10 +83,9 @@ export function tlsEnvTests(start: (env: Record<string, string>) => Promise<Runn
 
   it('SMTP_TLS_INSECURE skips certificate verification, and says so', async () => {
     const { mock, close } = await tlsMockServer();
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const running = await start({ PORT: '0', SMTP_HOST: 'localhost', SMTP_PORT: String(mock.port), SMTP_TLS_INSECURE: 'true' });
     try {
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining('NOT verified. For development only'));
+      expect(warned()).toContainEqual(expect.stringContaining('NOT verified. For development only'));
       expect((await signup(running.url, 'ada@example.com')).status).toBe(202);
       expect((await mock.inbox.waitFor(1))[0]!.secure).toBe(true);
     } finally {
