@@ -8,7 +8,6 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { MailerModule, type MailerOptions } from '@nestjs-modules/mailer';
 import { HandlebarsAdapter } from '@nestjs-modules/mailer/adapters/handlebars.adapter';
 import { sluiceTransport } from '@sluice/nodemailer';
-import { MailService } from './mail.service.js';
 
 @Global()
 @Module({
@@ -35,7 +34,5 @@ import { MailService } from './mail.service.js';
       inject: [ConfigService],
     }),
   ],
-  providers: [MailService],
-  exports: [MailService],
 })
 export class OriginalMailModule {}
