@@ -4,6 +4,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { MailerService, SluiceExceptionFilter, SluiceModule } from '@sluice/nestjs';
 import { SluiceHealthIndicator } from '@sluice/nestjs/terminus';
 import { logSendFailures } from 'example-env';
+import { BadRequestFilter } from './bad-request.filter.js';
 import { HealthController } from './health.controller.js';
 import { MailController } from './mail.controller.js';
 import { SmtpTarget, SmtpTargetModule } from './smtp-target.js';
@@ -28,7 +29,13 @@ export class SendFailureLog {
     TerminusModule,
   ],
   controllers: [MailController, HealthController],
-  // SluiceExceptionFilter: a SluiceError becomes core's httpErrorFor answer (422, 503…), not Nest's 500.
-  providers: [SluiceHealthIndicator, SendFailureLog, { provide: APP_FILTER, useClass: SluiceExceptionFilter }],
+  // SluiceExceptionFilter: a SluiceError becomes core's httpErrorFor answer (422, 503…), not Nest's 500;
+  // BadRequestFilter gives bad input the same shape.
+  providers: [
+    SluiceHealthIndicator,
+    SendFailureLog,
+    { provide: APP_FILTER, useClass: SluiceExceptionFilter },
+    { provide: APP_FILTER, useClass: BadRequestFilter },
+  ],
 })
 export class AppModule {}

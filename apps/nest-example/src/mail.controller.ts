@@ -1,19 +1,12 @@
-import { Body, Controller, HttpCode, HttpException, HttpStatus, Inject, Post } from '@nestjs/common';
+import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
 import { isSluiceError, type Outcome } from '@sluice/core';
 import { MailerService } from '@sluice/nestjs';
 
 const FROM = { name: 'Sluice Example', address: 'hello@example.com' };
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 
-/** A 400 in the shape of every other error of the app (core's httpErrorFor body). */
-class InvalidInput extends HttpException {
-  constructor(message: string) {
-    super({ error: { code: 'EINVALID', kind: 'input', message } }, HttpStatus.BAD_REQUEST);
-  }
-}
-
 function text(value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > max) throw new InvalidInput(`${field} must be a non-empty string`);
+  if (typeof value !== 'string' || value.trim() === '' || value.length > max) throw new BadRequestException(`${field} must be a non-empty string`);
   return value.trim();
 }
 
@@ -28,7 +21,7 @@ export class MailController {
   async signup(@Body() body: { email?: unknown; name?: unknown } = {}) {
     const email = text(body.email, 'email', 254);
     const name = text(body.name, 'name', 100).replace(/[\r\n]/g, ' ');
-    if (!EMAIL.test(email)) throw new InvalidInput('email is not an address');
+    if (!EMAIL.test(email)) throw new BadRequestException('email is not an address');
     // A SluiceError goes to SluiceExceptionFilter (app.module.ts): 422 refused, 503 transient…
     const result = await this.mailer.sendMail({
       from: FROM,
@@ -45,7 +38,7 @@ export class MailController {
   async bulk(@Body() body: { count?: unknown } = {}) {
     const count = body.count ?? 1000;
     if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > 100_000) {
-      throw new InvalidInput('count must be an integer from 1 to 100000');
+      throw new BadRequestException('count must be an integer from 1 to 100000');
     }
     const sends = Array.from({ length: count as number }, (_, i) =>
       this.mailer.sendMail({ from: FROM, to: `bulk${i}@example.com`, subject: `Newsletter #${i}`, text: `Issue ${i}\n` }),
