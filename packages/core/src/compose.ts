@@ -15,6 +15,10 @@ export async function compose(mail: MailOptions): Promise<Message> {
     const body = await node.build();
     return { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
   } catch (cause) {
-    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, outcome: 'rejected' });
+    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, {
+      cause,
+      permanent: true,
+      outcome: 'rejected',
+    });
   }
 }

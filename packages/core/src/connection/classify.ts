@@ -110,10 +110,20 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
     const all = [...retry, ...deferred];
     if (all.length > 0) {
       const reply = firstFailure ?? CONNECTION_LOST;
-      return { type: 'transient', error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`), rejected, retry: all, immediate: false };
+      return {
+        type: 'transient',
+        error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`),
+        rejected,
+        retry: all,
+        immediate: false,
+      };
     }
     const reply = firstFailure!;
-    return { type: 'rejected', error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `Every recipient was rejected: ${reply.lines.join(' ')}`), rejected };
+    return {
+      type: 'rejected',
+      error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `Every recipient was rejected: ${reply.lines.join(' ')}`),
+      rejected,
+    };
   }
   const again = () => [...accepted.map((a) => a.address), ...retry, ...deferred];
   // The content phase.
@@ -129,7 +139,11 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
   if (final === null) {
     if (t.committed) {
       const message = 'The connection was lost after the message content was sent and before the server replied: it may or may not have been delivered';
-      return { type: 'unknown', error: new SluiceError(ErrorCodes.EUNKNOWN, message, { cause: closeError ?? undefined, command, outcome: 'unknown' }), rejected };
+      return {
+        type: 'unknown',
+        error: new SluiceError(ErrorCodes.EUNKNOWN, message, { cause: closeError ?? undefined, command, outcome: 'unknown' }),
+        rejected,
+      };
     }
     return { type: 'transient', error: lostError(t.chunking ? 'BDAT' : 'DATA', closeError), rejected, retry: again(), immediate: false };
   }

@@ -1,3 +1,6 @@
+// Over 400 lines on purpose: the reply FIFO, the transactions in flight and the stream writer share one
+// socket and one ordering (RFC 2920 §3.1: replies match commands by position only), so they stay in one
+// class. Everything that can be separated is: socket.ts, setup.ts, transaction.ts, classify.ts, deadline.ts.
 import assert from 'node:assert';
 import type net from 'node:net';
 import Denque from 'denque';
@@ -325,7 +328,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       // The user's stream failed in the middle of the content. Without the final "." the server
       // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
       // no other transaction is in flight while a stream is written.
-      const error = new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, command: 'DATA' });
+      const error = new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+        permanent: true,
+        command: 'DATA',
+      });
       txn.done = true;
       this.active.splice(this.active.indexOf(txn), 1);
       this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
@@ -454,7 +461,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     for (const e of owed) {
       // A setup step waiting for a reply: open() fails with the reason (a timeout, a reset, a 421).
       e.reject?.(
-        this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The server closed the connection during setup', { command: 'CONNECTION', reply: CONNECTION_LOST }),
+        this.closeError ??
+          new SluiceError(ErrorCodes.ECONNECTION, 'The server closed the connection during setup', { command: 'CONNECTION', reply: CONNECTION_LOST }),
       );
     }
     const active = this.active;

@@ -26,7 +26,8 @@ export interface SetupResult {
 /** Greeting, EHLO (HELO as a fallback), STARTTLS when offered, AUTH when configured. Rejects with a SluiceError. */
 export async function setup(session: SetupSession, options: ConnectionOptions): Promise<SetupResult> {
   const greeting = await session.request(null, options.timeouts.greeting, 'GREETING');
-  if (greeting.code !== 220) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'GREETING', greeting, `The server refused the connection: ${greeting.lines.join(' ')}`);
+  if (greeting.code !== 220)
+    throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'GREETING', greeting, `The server refused the connection: ${greeting.lines.join(' ')}`);
   let capabilities = await hello(session, options);
   capabilities = await maybeStartTls(session, options, capabilities);
   const authenticated = await maybeAuthenticate(session, options, capabilities);

@@ -19,74 +19,76 @@ function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
 }
 
 /**
- * Opens the TCP (or implicit TLS, RFC 8314) socket. `pending` receives the cancel function while the
- * attempt runs, and null once it ended.
+ * Waits for `socket` to emit `ready` ('connect' or 'secureConnect') within `timeout` ms. `pending` holds
+ * the cancel function while it waits, and null once it ended. `onError` names the socket's error.
  */
-export function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
-  const { host, port, secure, localAddress } = options;
-  return new Promise<net.Socket>((resolve, reject) => {
+function established<S extends net.Socket>(
+  socket: S,
+  ready: 'connect' | 'secureConnect',
+  timeout: { after: number; error: () => SluiceError },
+  pending: (cancel: Cancel | null) => void,
+  onError: (err: NodeJS.ErrnoException) => SluiceError,
+): Promise<S> {
+  return new Promise<S>((resolve, reject) => {
     let settled = false;
-    const fail = (err: SluiceError) => {
-      if (settled) return;
+    const end = () => {
       settled = true;
       pending(null);
       clearTimeout(timer);
+    };
+    const fail = (err: SluiceError) => {
+      if (settled) return;
+      end();
       socket.destroy();
       reject(err);
     };
     pending(fail);
-    const timer = setTimeout(
-      () => fail(new SluiceError(ErrorCodes.ETIMEDOUT, `Connection to ${host}:${port} timed out after ${options.timeouts.connect} ms`, { command: 'CONNECT' })),
-      options.timeouts.connect,
-    );
-    const socket: net.Socket = secure ? tls.connect({ ...tlsOptions(options), host, port, localAddress } as tls.ConnectionOptions) : net.connect({ host, port, localAddress });
-    socket.setNoDelay(true);
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      const isTls = secure && (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT') || /certificate|ssl|tls/i.test(err.message));
-      fail(
-        new SluiceError(isTls ? ErrorCodes.ETLS : ErrorCodes.ECONNECTION, `${isTls ? 'TLS' : 'Connection'} error with ${host}:${port}: ${err.message}`, {
-          cause: err,
-          command: 'CONNECT',
-          // A certificate the client refuses is refused again on the next attempt.
-          permanent: Boolean(isTls),
-        }),
-      );
-    });
-    socket.once(secure ? 'secureConnect' : 'connect', () => {
+    const timer = setTimeout(() => fail(timeout.error()), timeout.after);
+    socket.once('error', (err: NodeJS.ErrnoException) => fail(onError(err)));
+    socket.once(ready, () => {
       if (settled) return;
-      settled = true;
-      pending(null);
-      clearTimeout(timer);
+      end();
       socket.removeAllListeners('error');
       resolve(socket);
     });
   });
 }
 
+function timedOut(message: string, command: string, after: number): { after: number; error: () => SluiceError } {
+  return { after, error: () => new SluiceError(ErrorCodes.ETIMEDOUT, message, { command }) };
+}
+
+/** Opens the TCP (or implicit TLS, RFC 8314) socket. */
+export function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
+  const { host, port, secure, localAddress } = options;
+  const after = options.timeouts.connect;
+  const socket: net.Socket = secure
+    ? tls.connect({ ...tlsOptions(options), host, port, localAddress } as tls.ConnectionOptions)
+    : net.connect({ host, port, localAddress });
+  socket.setNoDelay(true);
+  return established(
+    socket,
+    secure ? 'secureConnect' : 'connect',
+    timedOut(`Connection to ${host}:${port} timed out after ${after} ms`, 'CONNECT', after),
+    pending,
+    (err) => {
+      const isTls = secure && (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT') || /certificate|ssl|tls/i.test(err.message));
+      return new SluiceError(isTls ? ErrorCodes.ETLS : ErrorCodes.ECONNECTION, `${isTls ? 'TLS' : 'Connection'} error with ${host}:${port}: ${err.message}`, {
+        cause: err,
+        command: 'CONNECT',
+        // A certificate the client refuses is refused again on the next attempt.
+        permanent: Boolean(isTls),
+      });
+    },
+  );
+}
+
 /** Runs the TLS handshake over a connected plain socket, after STARTTLS's 220 (RFC 3207). */
 export function upgradeSocket(plain: net.Socket, options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<tls.TLSSocket> {
-  return new Promise<tls.TLSSocket>((resolve, reject) => {
-    const secure = tls.connect({ ...tlsOptions(options), socket: plain });
-    let settled = false;
-    const fail = (error: SluiceError) => {
-      if (settled) return;
-      settled = true;
-      pending(null);
-      clearTimeout(timer);
-      secure.destroy();
-      reject(error);
-    };
-    pending(fail);
-    const timer = setTimeout(() => fail(new SluiceError(ErrorCodes.ETIMEDOUT, 'TLS handshake timed out', { command: 'STARTTLS' })), options.timeouts.connect);
-    secure.once('error', (err) => fail(new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true })));
-    secure.once('secureConnect', () => {
-      if (settled) return;
-      settled = true;
-      pending(null);
-      clearTimeout(timer);
-      secure.removeAllListeners('error');
-      resolve(secure);
-    });
+  const secure = tls.connect({ ...tlsOptions(options), socket: plain });
+  const timeout = timedOut('TLS handshake timed out', 'STARTTLS', options.timeouts.connect);
+  return established(secure, 'secureConnect', timeout, pending, (err) => {
+    return new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true });
   });
 }
 

@@ -76,7 +76,8 @@ export function refusal(job: PreparedMessage, caps: Capabilities): SluiceError |
     new SluiceError(code, message, { permanent: true, command: 'MAIL' });
   if (job.smtpUtf8 && !caps.smtpUtf8) return refuse(ErrorCodes.ECAPABILITY, 'An address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)');
   // Also with BDAT: the bytes are not line-parsed, but 8-bit content still has to be declared.
-  if (job.eightBit === true && !caps.eightBitMime) return refuse(ErrorCodes.ECAPABILITY, 'The message has 8-bit content and the server does not offer 8BITMIME (RFC 6152)');
+  if (job.eightBit === true && !caps.eightBitMime)
+    return refuse(ErrorCodes.ECAPABILITY, 'The message has 8-bit content and the server does not offer 8BITMIME (RFC 6152)');
   if (job.dsn && !caps.dsn) return refuse(ErrorCodes.ECAPABILITY, 'DSN was requested and the server does not offer DSN (RFC 3461)');
   if (caps.size && job.size !== undefined && job.size > caps.size) {
     return refuse(ErrorCodes.EMESSAGE, `The message (${job.size} bytes) is larger than the server's SIZE limit (${caps.size} bytes, RFC 1870)`);

@@ -40,7 +40,12 @@ export type Verdict =
 /** Immediate retries (a stale connection, a pipelining race) are bounded too: this many beyond the budget. */
 const IMMEDIATE_EXTRA = 3;
 
-const notTried = (address: string): RecipientResult => ({ address, code: 452, enhancedCode: '4.5.3', response: 'Not tried: the body stream cannot be sent twice' });
+const notTried = (address: string): RecipientResult => ({
+  address,
+  code: 452,
+  enhancedCode: '4.5.3',
+  response: 'Not tried: the body stream cannot be sent twice',
+});
 
 function pendingFrom(address: string, error: SluiceError): RecipientResult {
   return { address, code: error.responseCode ?? 451, enhancedCode: error.enhancedCode ?? null, response: error.response ?? error.message };

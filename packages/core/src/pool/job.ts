@@ -1,6 +1,8 @@
 import type { SluiceError } from '../errors.js';
 import { NO_CONTENT, type PreparedContent, type PreparedMessage, type RecipientResult, type SendResult } from '../message.js';
 
+const used = new WeakSet<SluiceError>();
+
 /**
  * A message in the pool: its wire-ready form plus the pool's bookkeeping. Only the pool writes to it;
  * a connection reads it. A class, so that every job has the same shape (one hidden class on the hot path).
@@ -58,6 +60,38 @@ export class Job implements PreparedMessage {
   recipients(list: string[]): void {
     this.to = list.length > this.limit ? list.slice(0, this.limit) : list;
     this.rest = list.length > this.limit ? list.slice(this.limit) : [];
+  }
+
+  /** The result of a delivered message. */
+  result(): SendResult {
+    const now = Date.now();
+    const reply = this.lastReply!;
+    return {
+      outcome: 'delivered',
+      envelope: { from: this.from, to: this.allTo },
+      messageId: this.messageId,
+      accepted: this.accepted,
+      rejected: this.rejected,
+      pending: this.pending,
+      response: reply.text,
+      responseCode: reply.code,
+      enhancedCode: reply.enhanced,
+      connectionId: this.connectionId,
+      attempts: this.attempts,
+      timings: { queued: this.queuedAt, started: this.startedAt, settled: now, total: now - this.queuedAt },
+    };
+  }
+
+  /** The error that ends this message, with its outcome and what happened to its recipients. */
+  error(cause: SluiceError, outcome: 'rejected' | 'failed' | 'unknown'): SluiceError {
+    // One error object per message: the same error may end several (a connection lost under a window).
+    const err = used.has(cause) ? cause.copy() : cause;
+    used.add(err);
+    err.outcome = outcome;
+    err.rejected = this.rejected;
+    err.messageId = this.messageId;
+    err.attempts = this.attempts;
+    return err;
   }
 
   /** Drops what the message holds once it ended: its content and its abort listener. */

@@ -1,3 +1,8 @@
+// Over 400 lines on purpose: this file is the scheduler, one state machine whose invariants (every
+// message is in exactly one of queue, delayed, in flight or done; inFlightCount matches the connections'
+// transactions; close() resolves only when all of them are empty) are easier to check in one place.
+// Everything that is not scheduling lives elsewhere: job.ts, types.ts, verify.ts, idle.ts, compose.ts,
+// policies/decide.ts (the retry table), connection/ (the wire).
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
@@ -11,6 +16,7 @@ import { ConcurrencyLimit } from '../policies/concurrency.js';
 import { decide } from '../policies/decide.js';
 import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
+import { armIdle } from './idle.js';
 import { Job } from './job.js';
 import type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './types.js';
 import { verify } from './verify.js';
@@ -408,7 +414,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   idle(conn: Connection<Job>): void {
     conn.lastActive = Date.now();
-    this.armIdle(conn);
+    armIdle(conn, this.options.connection.timeouts.idle, this.idleArmed);
     this.maybeIdle();
     if (this.closing && this.queue.length === 0 && this.delayed.size === 0) conn.quit();
   }
@@ -470,22 +476,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (job.state === 'done') return;
     job.state = 'done';
     this.counters.delivered++;
-    const now = Date.now();
-    const reply = job.lastReply!;
-    const result: SendResult = {
-      outcome: 'delivered',
-      envelope: { from: job.from, to: job.allTo },
-      messageId: job.messageId,
-      accepted: job.accepted,
-      rejected: job.rejected,
-      pending: job.pending,
-      response: reply.text,
-      responseCode: reply.code,
-      enhancedCode: reply.enhanced,
-      connectionId: job.connectionId,
-      attempts: job.attempts,
-      timings: { queued: job.queuedAt, started: job.startedAt, settled: now, total: now - job.queuedAt },
-    };
+    const result = job.result();
     this.emit('sent', result);
     job.resolve(result);
     job.release();
@@ -495,13 +486,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (job.state === 'done') return;
     job.state = 'done';
     this.counters[outcome]++;
-    // One error object per message: the same error may end several (a connection lost under a window).
-    const err = used.has(error) ? error.copy() : error;
-    used.add(err);
-    err.outcome = outcome;
-    err.rejected = job.rejected;
-    err.messageId = job.messageId;
-    err.attempts = job.attempts;
+    const err = job.error(error, outcome);
     this.emit('send-error', err);
     job.reject(err);
     job.release();
@@ -531,27 +516,6 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     for (const c of this.connections) if (c.isIdle) c.quit();
   }
 
-  /** One idle timer per connection at most; it re-checks instead of being reset on every message. */
-  private armIdle(conn: Connection<Job>): void {
-    if (this.idleArmed.has(conn)) return;
-    this.idleArmed.add(conn);
-    const timeout = this.options.connection.timeouts.idle;
-    const check = () => {
-      if (conn.state !== 'ready') return this.idleArmed.delete(conn);
-      const left = conn.lastActive + timeout - Date.now();
-      if (!conn.isIdle) {
-        this.idleArmed.delete(conn);
-        return;
-      }
-      if (left > 0) setTimeout(check, left).unref();
-      else {
-        this.idleArmed.delete(conn);
-        conn.quit();
-      }
-    };
-    setTimeout(check, timeout).unref();
-  }
-
   private wakeAt(ms: number): void {
     if (this.wakeTimer) return;
     this.wakeTimer = setTimeout(
@@ -568,8 +532,6 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.wakeTimer = null;
   }
 }
-
-const used = new WeakSet<SluiceError>();
 
 /** Creates a pool. See PoolOptions for the defaults and why they are what they are. */
 export function createPool(options: PoolOptions): Pool {
