@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import type { MailOptions, Message, Pool, PoolStats, SendOptions, SendResult, VerifyResult } from '@sluice/core';
+import type { MailOptions, Message, Pool, PoolStats, SendOptions, SendResult, VerifyOptions, VerifyResult } from '@sluice/core';
 
 /** The name of the pool registered without a `name`. */
 export const DEFAULT_MAILER_NAME = 'default';
@@ -25,8 +25,8 @@ export class MailerService {
     return this.pool.sendMail(mail, options);
   }
 
-  /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. */
-  verify(options?: { signal?: AbortSignal }): Promise<VerifyResult> {
+  /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. `timeout` (ms): ETIMEDOUT and the connection cut; `signal`: EABORT. */
+  verify(options?: VerifyOptions): Promise<VerifyResult> {
     return this.pool.verify(options);
   }
 
