@@ -162,9 +162,14 @@ export function recipientResult(address: string, reply: Reply): RecipientResult 
 
 /**
  * Reads a stream into one Buffer; past `max` bytes, returns the bytes read so far followed by the rest
- * of the stream (sent as a stream). An abort while reading stops it (EABORT).
+ * of the stream (sent as a stream). An abort while reading stops it (EABORT): a Readable is destroyed
+ * at once, even while it waits for data.
  */
 export async function readUpTo(stream: AsyncIterable<Uint8Array>, max: number, signal: AbortSignal | undefined): Promise<Buffer | AsyncIterable<Uint8Array>> {
+  const destroy = (stream as { destroy?: (error: Error) => void }).destroy;
+  const onAbort = () => (typeof destroy === 'function' ? destroy.call(stream, abortError(signal!)) : undefined);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   const it = stream[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
   let size = 0;
@@ -185,6 +190,8 @@ export async function readUpTo(stream: AsyncIterable<Uint8Array>, max: number, s
       permanent: true,
       outcome: 'rejected',
     });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   return Buffer.concat(head, size);
 }

@@ -78,12 +78,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
     const limit = options.bufferUpTo;
     if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options, false);
-    if (!(Number.isInteger(limit) && limit > 0)) {
-      const err = new SluiceError(ErrorCodes.EOPTIONS, `bufferUpTo must be a non-negative integer (bytes), got ${JSON.stringify(limit)}`, {
-        permanent: true,
-        outcome: 'rejected',
-      });
-      return Promise.reject(err);
+    if (!(typeof limit === 'number' && limit >= 0)) {
+      const message = `bufferUpTo must be a non-negative number of bytes, got ${JSON.stringify(limit)}`;
+      return Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true, outcome: 'rejected' }));
     }
     return this.accept(async () => ({ ...message, body: await readUpTo(message.body as AsyncIterable<Uint8Array>, limit, options.signal) }), options);
   }
