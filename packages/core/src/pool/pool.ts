@@ -54,7 +54,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private closing = false;
   private destroyed = false;
   private closePromise: Promise<void> | null = null;
-  /** Inside free() or schedule(): see guarded(). */
+  /** Inside free() or schedule(): see enter(). */
   private dispatching = false;
   private rescheduled = false;
   private counters = { delivered: 0, rejected: 0, failed: 0, unknown: 0, retries: 0 };
@@ -236,11 +236,15 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   // ------------------------------------------------------------------------------------------------
 
   private schedule(): void {
-    if (this.dispatching) {
+    if (!this.enter()) {
       this.rescheduled = true;
       return;
     }
-    this.guarded(() => this.scheduleNow());
+    try {
+      this.scheduleNow();
+    } finally {
+      this.exit();
+    }
   }
 
   private scheduleNow(): void {
@@ -336,13 +340,16 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   /** Hands `conn` messages while it can write one now (decided here: queue order and the rate limit). */
   free(conn: Connection<Job>): void {
-    this.guarded(() => {
+    const outer = this.enter();
+    try {
       while (!this.destroyed && !conn.busy) {
         const job = this.take(conn);
-        if (!job) return;
+        if (!job) break;
         conn.write(job);
       }
-    });
+    } finally {
+      if (outer) this.exit();
+    }
   }
 
   /** The next message for `conn`, or null (nothing queued, or the rate limit says wait). */
@@ -430,16 +437,17 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   /**
    * Re-entrancy guard: handing out messages can settle one at once (a message the server cannot take),
    * and settling schedules again. A schedule() asked for meanwhile runs once the outer call is done,
-   * so the queue and the connection set are never walked by two loops at once.
+   * so the queue and the connection set are never walked by two loops at once. (Flags, not a closure:
+   * free() runs once per message.) Returns true for the outermost call, which must call exit().
    */
-  private guarded(work: () => void): void {
-    if (this.dispatching) {
-      work();
-      return;
-    }
+  private enter(): boolean {
+    if (this.dispatching) return false;
     this.dispatching = true;
+    return true;
+  }
+
+  private exit(): void {
     try {
-      work();
       while (this.rescheduled) {
         this.rescheduled = false;
         this.scheduleNow();
