@@ -1,18 +1,19 @@
 // Over 400 lines on purpose: the reply FIFO, the transactions in flight and the stream writer share one
 // socket and one ordering (RFC 2920 §3.1: replies match commands by position only), so they stay in one
-// class. Everything that can be separated is: socket.ts, setup.ts, transaction.ts, classify.ts, deadline.ts.
+// class. Everything that can be separated is: socket.ts, setup.ts, transaction.ts, classify.ts, stream-body.ts,
+// deadline.ts.
 import assert from 'node:assert';
 import type net from 'node:net';
 import Denque from 'denque';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { PreparedMessage } from '../message.js';
 import type { ConnectionOptions, Logger } from '../options.js';
-import { BodyEncoder } from '../protocol/body.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { type Reply, ReplyParser } from '../protocol/reply.js';
 import { CONNECTION_LOST, type TransactionResult, classify, ok } from './classify.js';
 import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
+import { type StreamHost, writeStreamBody } from './stream-body.js';
 import { type Cancel, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
@@ -105,6 +106,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   };
   private readonly session: SetupSession;
   private readonly wire: Wire;
+  private readonly streamHost: StreamHost;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -142,10 +144,34 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       afterContent: (out) => this.afterContent(out),
       stream: (txn) => {
         this.writing = true;
-        void this.streamBody(txn);
+        void writeStreamBody(this.streamHost, txn);
       },
       hold: (writing) => {
         this.writing = writing;
+      },
+    };
+    this.streamHost = {
+      get open() {
+        return self.state === 'ready';
+      },
+      chunkSize: options.chunkSize,
+      timeouts: options.timeouts,
+      expect: this.wire.expect,
+      writeAndDrain: (chunks) => this.writeAndDrain(chunks),
+      failed: (txn, error) => {
+        txn.done = true;
+        this.active.splice(this.active.indexOf(txn), 1);
+        this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
+        this.destroy(error);
+      },
+      contentWritten: (out) => {
+        this.writing = false;
+        this.afterContent(out);
+      },
+      chunksWritten: (txn) => {
+        this.writing = false;
+        if (txn.bdatError && txn.owed === 0) this.finish(txn);
+        else this.resume(); // refill a BDAT window
       },
     };
   }
@@ -285,72 +311,6 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
     }
     writeGroup(this.socket, out);
-  }
-
-  private async streamBody(txn: Transaction): Promise<void> {
-    const stream = txn.job.content.stream!;
-    txn.streamed = true;
-    const encoder = new BodyEncoder(!txn.chunking);
-    const { chunkSize, timeouts } = this.options;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flushBdat = async (last: boolean) => {
-      const body = pendingBytes === 0 ? Buffer.alloc(0) : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      if (last) txn.committed = true;
-      this.wire.expect(last ? 'BDAT_LAST' : 'BDAT', txn, 0, last ? timeouts.dataEnd : timeouts.dataBlock);
-      await this.writeAndDrain([Buffer.from(`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`), body]);
-    };
-    try {
-      for await (const chunk of stream) {
-        if (this.state !== 'ready') return;
-        if (txn.bdatError) break;
-        const encoded = encoder.encode(chunk);
-        if (!txn.chunking) {
-          await this.writeAndDrain([encoded]);
-          continue;
-        }
-        pending.push(encoded);
-        pendingBytes += encoded.length;
-        // Chunks of exactly chunkSize: a large piece of the stream is cut, not sent whole.
-        while (pendingBytes >= chunkSize && !txn.bdatError) {
-          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-          pending = [all.subarray(0, chunkSize)];
-          const restBytes = all.subarray(chunkSize);
-          pendingBytes = chunkSize;
-          await flushBdat(false);
-          pending = restBytes.length ? [restBytes] : [];
-          pendingBytes = restBytes.length;
-        }
-      }
-    } catch (cause) {
-      // The user's stream failed in the middle of the content. Without the final "." the server
-      // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
-      // no other transaction is in flight while a stream is written.
-      const error = new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, {
-        cause,
-        permanent: true,
-        command: 'DATA',
-      });
-      txn.done = true;
-      this.active.splice(this.active.indexOf(txn), 1);
-      this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
-      this.destroy(error);
-      return;
-    }
-    if (this.state !== 'ready') return;
-    if (txn.chunking) {
-      if (!txn.bdatError) await flushBdat(true);
-      this.writing = false;
-      if (txn.bdatError && txn.owed === 0) this.finish(txn);
-      else this.resume(); // refill a BDAT window
-      return;
-    }
-    txn.committed = true;
-    this.wire.expect('DOT', txn, 0, timeouts.dataEnd);
-    this.writing = false;
-    this.afterContent([encoder.terminator()]);
   }
 
   private async writeAndDrain(chunks: Buffer[]): Promise<void> {
