@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ErrorCodes, SluiceError, abortError } from './errors.js';
-import { BodyEncoder, has8bit } from './protocol/body.js';
+import { BodyEncoder, encodeBody, has8bit } from './protocol/body.js';
 import { type DsnOptions, type Envelope, needsSmtpUtf8, validateEnvelope } from './protocol/commands.js';
 import type { Reply } from './protocol/reply.js';
 
@@ -84,7 +84,7 @@ export class PreparedContent {
 
   /** BDAT content: CRLF-normalised, not stuffed (RFC 3030 §2). */
   bdatBody(): Buffer {
-    this.bdat ??= new BodyEncoder(false).encode(this.body!);
+    this.bdat ??= encodeBody(this.body!, false);
     return this.bdat;
   }
 }
@@ -143,7 +143,7 @@ export function prepareMessage(message: Message): PreparedMessage {
   }
   // CRLF-normalised once, here: RFC 1870's SIZE counts the message as sent, with CRLF line ends, and
   // BDAT sends exactly these bytes. (Usually no copy: a body with CRLF ends comes back as is.)
-  const normalised = body ? new BodyEncoder(false).encode(body) : undefined;
+  const normalised = body ? encodeBody(body, false) : undefined;
   return {
     from: envelope.from,
     to: [...envelope.to],

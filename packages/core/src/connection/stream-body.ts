@@ -65,13 +65,22 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     // The user's stream failed in the middle of the content. Without the final "." the server
     // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
     // no other transaction is in flight while a stream is written.
+    // The encoder's own refusal (a line over 998 octets) is already the error to report.
     const message = `The message body stream failed: ${(cause as Error)?.message ?? cause}`;
-    host.failed(txn, new SluiceError(ErrorCodes.EMESSAGE, message, { cause, permanent: true, command: 'DATA' }));
+    host.failed(txn, cause instanceof SluiceError ? cause : new SluiceError(ErrorCodes.EMESSAGE, message, { cause, permanent: true, command: 'DATA' }));
     return;
   }
   if (!host.open) return;
   if (txn.chunking) {
-    if (!txn.bdatError) await flushBdat(true);
+    if (!txn.bdatError) {
+      // A final bare CR gets its LF here (BDAT has no terminator to carry it).
+      const tail = encoder.end();
+      if (tail.length) {
+        pending.push(tail);
+        pendingBytes += tail.length;
+      }
+      await flushBdat(true);
+    }
     host.chunksWritten(txn);
     return;
   }
