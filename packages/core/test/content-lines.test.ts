@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { type SluiceError } from '../src/index.js';
+import type { SluiceError } from '../src/index.js';
 import { message, pool, server } from './helpers.js';
 
 const CR = 0x0d;
