@@ -122,6 +122,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       get encrypted() {
         return self.encrypted;
       },
+      get localAddress() {
+        return self.socket?.localAddress;
+      },
       upgrade: () => this.upgrade(),
     };
     this.wire = {
@@ -249,7 +252,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
     }).then((reply) => {
-      this.log('debug', `S: ${reply.lines[reply.lines.length - 1]}`);
+      // Some servers echo the credentials they got in their AUTH replies: log only the code of those
+      // (auth.ts redacts the text before it reaches an error).
+      this.log('debug', what.startsWith('AUTH') ? `S: ${reply.code} (AUTH reply text not logged)` : `S: ${reply.lines[reply.lines.length - 1]}`);
       return reply;
     });
   }

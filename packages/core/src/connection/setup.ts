@@ -1,7 +1,9 @@
+import os from 'node:os';
 import { authenticate, chooseMechanism } from '../auth.js';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
+import { defaultClientName } from '../protocol/client-name.js';
 import type { Reply } from '../protocol/reply.js';
 
 /**
@@ -14,6 +16,8 @@ export interface SetupSession {
   /** Bytes received and not yet parsed into a reply. */
   readonly partial: boolean;
   readonly encrypted: boolean;
+  /** The connection's own address, for the default EHLO name (an address literal). */
+  readonly localAddress: string | undefined;
   /** Runs the TLS handshake over the current socket. */
   upgrade(): Promise<void>;
 }
@@ -35,13 +39,15 @@ export async function setup(session: SetupSession, options: ConnectionOptions): 
 }
 
 async function hello(session: SetupSession, options: ConnectionOptions): Promise<Capabilities> {
-  const { name, timeouts } = options;
+  const { timeouts } = options;
+  const name = options.name ?? defaultClientName(os.hostname(), session.localAddress);
   const ehlo = await session.request(`EHLO ${name}\r\n`, timeouts.command, 'EHLO');
   if (ehlo.code === 250) return parseCapabilities(ehlo);
-  // A 4xx (421 included) is "not now", not "I do not know EHLO": falling back to HELO would lose
-  // every extension, STARTTLS first. Fail the attempt as transient instead.
-  if (ehlo.code >= 400 && ehlo.code < 500) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'EHLO', ehlo);
-  // RFC 5321 §3.2: a server that does not know EHLO answers 5xx (500/502); fall back to HELO.
+  // RFC 5321 §3.2: a server that does not know EHLO answers "command unrecognized" (500), "not
+  // implemented" (502) or "parameter not implemented" (504): only then fall back to HELO. A 4xx
+  // (421 included) is "not now", and another 5xx (554 "no service") a refusal: falling back would lose
+  // every extension, STARTTLS first, so the attempt fails with the reply instead.
+  if (ehlo.code !== 500 && ehlo.code !== 502 && ehlo.code !== 504) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'EHLO', ehlo);
   const helo = await session.request(`HELO ${name}\r\n`, timeouts.command, 'HELO');
   if (helo.code !== 250) throw new SmtpReplyError(ErrorCodes.EPROTOCOL, 'HELO', helo);
   return parseCapabilities(null);
