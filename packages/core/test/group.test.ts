@@ -205,6 +205,45 @@ describe('weights', () => {
 });
 
 describe('the group', () => {
+  it('with every upstream down, a message waits and goes to the first one that comes back', async () => {
+    const closedPort = async () => {
+      const s = await startMockServer({ extensions: { starttls: false } });
+      const { port } = s;
+      await s.close();
+      return port;
+    };
+    const [p1, p2] = [await closedPort(), await closedPort()];
+    const g = group([upstream('primary', { host: '127.0.0.1', port: p1 }), upstream('secondary', { host: '127.0.0.1', port: p2 })], {
+      retry: { retries: 50, minDelay: 20, maxDelay: 40 },
+    });
+    const downs: string[] = [];
+    g.on('upstream-down', ({ upstream }) => downs.push(upstream));
+    const sent = g.send(message(1));
+    const firstDown = once(g, 'upstream-down');
+    await firstDown;
+    expect(g.stats.queued).toBe(1);
+
+    const up = once(g, 'upstream-up');
+    const secondary = await startMockServer({ port: p2, extensions: { starttls: false } });
+    extraServers.push(secondary);
+    expect(((await up) as [{ upstream: string }])[0].upstream).toBe('secondary');
+    const result = await sent;
+    expect(result.upstream).toBe('secondary');
+    expect(secondary.inbox.messages.map((m) => m.to)).toEqual([['rcpt1@example.com']]);
+    expect(downs).toContain('primary');
+  });
+
+  it('full and drain count the messages not settled yet', async () => {
+    const s = await server({ rtt: 20 });
+    const g = group([upstream('only', s)], { highWaterMark: 5 });
+    const sends = sendAll(g, 0, 5);
+    expect(g.full).toBe(true);
+    await once(g, 'drain');
+    expect(g.full).toBe(false);
+    await Promise.all(sends);
+    expect(g.stats).toMatchObject({ delivered: 5, queued: 0, inFlight: 0 });
+  });
+
   it('keeps per-upstream stats: the pool counts plus health, routed and moved away', async () => {
     const primary = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
     const secondary = await server();
@@ -264,5 +303,6 @@ describe('the group', () => {
     expect(bad({ upstreams: [{ name: 'a', weight: -1, ...u }] }).message).toMatch(/weight/);
     expect(bad({ upstreams: [{ name: 'a', ...u }], host: 'x' } as PoolGroupOptions).message).toMatch(/host belongs in each upstream/);
     expect(bad({ upstreams: [{ name: 'a', ...u, maxConections: 3 } as UpstreamOptions] })).toMatchObject({ code: 'EOPTIONS' });
+    expect(bad({ upstreams: [{ name: 'a', ...u, retryUnknown: true }] }).message).toMatch(/retryUnknown/);
   });
 });

@@ -20,6 +20,8 @@ interface Pending {
   /** The group aborted its signal to move it (the pool ignores that once it is on the wire). */
   withdrawing: boolean;
   userAborted: boolean;
+  /** Its listener on the caller's signal, removed when it ends. */
+  onAbort: (() => void) | null;
   readonly resolve: (result: GroupSendResult) => void;
   readonly reject: (error: SluiceError) => void;
 }
@@ -41,13 +43,24 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
   private closing = false;
   private destroyed = false;
   private closePromise: Promise<void> | null = null;
+  private readonly highWaterMark: number;
+  private needDrain = false;
 
   constructor(options: PoolGroupOptions) {
     super();
     const { upstreams, health = {}, ...shared } = checkGroupOptions(options);
     this.upstreams = createUpstreams<Pending>(upstreams, shared, health);
+    this.highWaterMark = shared.highWaterMark ?? 1000;
     for (const u of this.upstreams) this.wire(u);
     this.selector = new Selector(this.upstreams.map((u) => u.weight));
+  }
+
+  /**
+   * True when `highWaterMark` messages (the shared option, default 1000) are in the group and not
+   * settled yet, in flight included: wait for 'drain' before sending more.
+   */
+  get full(): boolean {
+    return this.pending.size + this.composing >= this.highWaterMark;
   }
 
   /** The upstreams' names, in the order given. */
@@ -171,16 +184,27 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
   private enqueue(message: Message, userSignal: AbortSignal | undefined, accepted = false): Promise<GroupSendResult> {
     return new Promise<GroupSendResult>((resolve, reject) => {
       if (this.destroyed || (this.closing && !accepted)) return reject(closedError());
-      const p: Pending = { message, userSignal, upstream: null, controller: null, tried: new Set(), withdrawing: false, userAborted: false, resolve, reject };
-      if (userSignal) {
-        const onAbort = () => {
+      const p: Pending = {
+        message,
+        userSignal,
+        upstream: null,
+        controller: null,
+        tried: new Set(),
+        withdrawing: false,
+        userAborted: userSignal?.aborted === true,
+        onAbort: null,
+        resolve,
+        reject,
+      };
+      if (userSignal && !p.userAborted) {
+        p.onAbort = () => {
           p.userAborted = true;
           p.controller?.abort(userSignal.reason);
         };
-        if (userSignal.aborted) p.userAborted = true;
-        else userSignal.addEventListener('abort', onAbort, { once: true });
+        userSignal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.pending.add(p);
+      if (this.pending.size + this.composing >= this.highWaterMark) this.needDrain = true;
       this.sendTo(p, this.choose(p) ?? this.leastDown());
     });
   }
@@ -294,6 +318,12 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
 
   private done(p: Pending): void {
     this.pending.delete(p);
+    if (p.onAbort) p.userSignal?.removeEventListener('abort', p.onAbort);
+    p.onAbort = null;
+    if (this.needDrain && !this.full) {
+      this.needDrain = false;
+      queueMicrotask(() => this.emit('drain'));
+    }
     this.maybeIdle();
   }
 

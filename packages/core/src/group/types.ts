@@ -92,6 +92,8 @@ export interface PoolGroupEvents {
   'upstream-down': [info: { upstream: string; error: SluiceError; retryIn: number }];
   /** An upstream works again (a probe, a connection or a delivery succeeded). */
   'upstream-up': [info: { upstream: string }];
+  /** Fewer than `highWaterMark` messages are pending again, after `full` was true. */
+  drain: [];
   /** Nothing is pending in the group. */
   idle: [];
 }

@@ -36,6 +36,11 @@ export function checkGroupOptions(options: PoolGroupOptions): PoolGroupOptions {
   for (const key of PER_UPSTREAM) {
     if (key in options) throw bad(`${key} belongs in each upstream, not in the options the upstreams share`);
   }
+  // Withdrawing a queued message to move it cannot tell one resent after an unknown outcome
+  // (retryUnknown) from one never tried: failover keeps "unknown stays unknown" only without it.
+  if (options.retryUnknown || upstreams.some((u) => u?.retryUnknown)) {
+    throw bad('retryUnknown cannot be used in a pool group: a message with an unknown outcome could be moved to another upstream and delivered twice');
+  }
   const names = new Set<string>();
   for (const u of upstreams) {
     if (!u || typeof u.name !== 'string' || u.name === '') throw bad('every upstream needs a name (a non-empty string)');
