@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import { type MockServer, startMockServer } from '@sluice/mock-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPoolGroup, type FailoverInfo, type PoolGroup, type PoolGroupOptions, SluiceError, type UpstreamOptions } from '../src/index.js';
@@ -231,6 +232,30 @@ describe('the group', () => {
     expect(result.upstream).toBe('secondary');
     expect(secondary.inbox.messages.map((m) => m.to)).toEqual([['rcpt1@example.com']]);
     expect(downs).toContain('primary');
+  });
+
+  it.each([
+    { bufferUpTo: undefined, name: 'a stream never read' },
+    { bufferUpTo: 1024, name: 'a stream buffered in the group (bufferUpTo)' },
+  ])('moves $name whole', async ({ bufferUpTo }) => {
+    const primary = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
+    const secondary = await server();
+    const g = group([upstream('primary', primary), upstream('secondary', secondary)]);
+    const text = 'From: a@example.com\r\nTo: b@example.com\r\nSubject: stream\r\n\r\nline 1\r\nline 2\r\n';
+    const body = Readable.from([Buffer.from(text.slice(0, 20)), Buffer.from(text.slice(20))]);
+    const result = await g.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body }, { bufferUpTo });
+    expect(result.upstream).toBe('secondary');
+    expect(secondary.inbox.messages.map((m) => m.raw?.toString())).toEqual([text]);
+  });
+
+  it('close() is not held up by a sendMail() whose composing failed', async () => {
+    const s = await server();
+    const g = group([upstream('only', s)]);
+    const sent = g.sendMail({ from: 'a@example.com', to: 'b@example.com', text: 'x', attachments: [{ path: '/nonexistent/file.txt' }] });
+    const closed = g.close();
+    await expect(sent).rejects.toBeInstanceOf(SluiceError);
+    await closed;
+    expect(g.stats.connections).toBe(0);
   });
 
   it('full and drain count the messages not settled yet', async () => {

@@ -167,18 +167,18 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
 
   // ------------------------------------------------------------------------------------------------
 
+  /** A message that needs work first (composing, buffering): counted, so that close() waits for it. */
   private async accept(make: () => Promise<Message>, signal: AbortSignal | undefined): Promise<GroupSendResult> {
     if (this.closing) throw closedError();
     this.composing++;
-    let message: Message;
-    try {
-      message = await make();
-    } finally {
+    const message = await make().catch((error: unknown) => {
+      // Nothing to send: a close() waiting for this one may go on.
       this.composing--;
-    }
-    const sent = this.enqueue(message, signal, true);
-    this.maybeIdle();
-    return sent;
+      this.maybeIdle();
+      throw error;
+    });
+    this.composing--;
+    return this.enqueue(message, signal, true);
   }
 
   private enqueue(message: Message, userSignal: AbortSignal | undefined, accepted = false): Promise<GroupSendResult> {
