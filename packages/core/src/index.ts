@@ -7,6 +7,7 @@ export { ErrorCodes, isSluiceError, SluiceError, SmtpReplyError } from './errors
 export { createPoolGroup, PoolGroup } from './group/group.js';
 export type {
   FailoverInfo,
+  GroupSendOptions,
   GroupSendResult,
   GroupVerifyResult,
   HealthOptions,

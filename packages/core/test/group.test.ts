@@ -205,6 +205,39 @@ describe('weights', () => {
   });
 });
 
+describe('routes: upstreams per send', () => {
+  it('a send limited to some upstreams uses and fails over among those only', async () => {
+    const a = await server();
+    const b = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
+    const c = await server();
+    const g = group([upstream('a', a), upstream('b', b), upstream('c', c)]);
+
+    expect((await g.send(message(0))).upstream).toBe('a');
+    const routed = await Promise.all([1, 2].map((i) => g.send(message(i), { upstreams: ['b', 'c'] })));
+    expect(routed.map((r) => r.upstream)).toEqual(['c', 'c']);
+    expect(a.inbox.messages.map((m) => m.to)).toEqual([['rcpt0@example.com']]);
+    expect(c.inbox.messages).toHaveLength(2);
+    expect(g.stats.upstreams.b).toMatchObject({ health: 'down', movedAway: 2 });
+  });
+
+  it('a send limited to a down upstream is not moved to another one', async () => {
+    const a = await server();
+    const b = await server({ faults: [{ command: 'CONNECT', action: 'drop' }] });
+    const g = group([upstream('a', a), upstream('b', b, { retry: { retries: 2, minDelay: 5, maxDelay: 5 } })]);
+    const err = (await g.send(message(1), { upstreams: ['b'] }).catch((e: unknown) => e)) as SluiceError;
+    expect(err).toMatchObject({ outcome: 'failed', upstream: 'b', command: 'CONNECTION' });
+    expect(a.connections).toHaveLength(0);
+    expect(g.stats.moved).toBe(0);
+  });
+
+  it('an unknown upstream name is EOPTIONS before anything is sent', async () => {
+    const a = await server();
+    const g = group([upstream('a', a)]);
+    await expect(g.send(message(1), { upstreams: ['nope'] })).rejects.toMatchObject({ code: 'EOPTIONS', outcome: 'rejected' });
+    expect(a.connections).toHaveLength(0);
+  });
+});
+
 describe('the group', () => {
   it('with every upstream down, a message waits and goes to the first one that comes back', async () => {
     const closedPort = async () => {

@@ -3,16 +3,18 @@ import { compose, type MailOptions } from '../compose.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { isAsyncIterable, type Message, readUpTo } from '../message.js';
 import type { Pool } from '../pool/pool.js';
-import { emptyStats, type SendOptions, type VerifyOptions } from '../pool/types.js';
+import { emptyStats, type VerifyOptions } from '../pool/types.js';
 import { movable } from './movable.js';
 import { Selector } from './select.js';
-import type { GroupSendResult, GroupVerifyResult, PoolGroupEvents, PoolGroupOptions, PoolGroupStats, UpstreamStats } from './types.js';
+import type { GroupSendOptions, GroupSendResult, GroupVerifyResult, PoolGroupEvents, PoolGroupOptions, PoolGroupStats, UpstreamStats } from './types.js';
 import { checkGroupOptions, createUpstreams, type Upstream } from './upstream.js';
 
 /** A message in the group: where it is now, where it failed, and its caller's promise. */
 interface Pending {
   readonly message: Message;
   readonly userSignal: AbortSignal | undefined;
+  /** The upstreams it may use (`upstreams` in its send options), in list order. */
+  readonly allowed: Upstream<Pending>[];
   upstream: Upstream<Pending> | null;
   controller: AbortController | null;
   /** Upstreams where its send failed before DATA: it is not moved back to them. */
@@ -78,20 +80,20 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
    * rejects with a SluiceError (`outcome`, and `upstream`: where it ended). `signal` aborts it while it
    * is queued; `bufferUpTo` reads a stream body into memory here, so that it can still move.
    */
-  send(message: Message, options: SendOptions = {}): Promise<GroupSendResult> {
+  send(message: Message, options: GroupSendOptions = {}): Promise<GroupSendResult> {
     const limit = options.bufferUpTo;
-    if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options.signal);
+    if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options);
     if (!(typeof limit === 'number' && limit >= 0)) {
       const text = `bufferUpTo must be a non-negative number of bytes, got ${JSON.stringify(limit)}`;
       return Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, text, { permanent: true, outcome: 'rejected' }));
     }
     const body = message.body as AsyncIterable<Uint8Array>;
-    return this.accept(async () => ({ ...message, body: await readUpTo(body, limit, options.signal) }), options.signal);
+    return this.accept(async () => ({ ...message, body: await readUpTo(body, limit, options.signal) }), options);
   }
 
   /** Composes with nodemailer's MailComposer (once, whatever upstream sends it) and sends. */
-  sendMail(mail: MailOptions, options: SendOptions = {}): Promise<GroupSendResult> {
-    return this.accept(() => compose(mail), options.signal);
+  sendMail(mail: MailOptions, options: GroupSendOptions = {}): Promise<GroupSendResult> {
+    return this.accept(() => compose(mail), options);
   }
 
   /**
@@ -168,7 +170,7 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
   // ------------------------------------------------------------------------------------------------
 
   /** A message that needs work first (composing, buffering): counted, so that close() waits for it. */
-  private async accept(make: () => Promise<Message>, signal: AbortSignal | undefined): Promise<GroupSendResult> {
+  private async accept(make: () => Promise<Message>, options: GroupSendOptions): Promise<GroupSendResult> {
     if (this.closing) throw closedError();
     this.composing++;
     const message = await make().catch((error: unknown) => {
@@ -178,17 +180,25 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
       throw error;
     });
     this.composing--;
-    return this.enqueue(message, signal, true);
+    return this.enqueue(message, options, true);
   }
 
-  private enqueue(message: Message, userSignal: AbortSignal | undefined, accepted = false): Promise<GroupSendResult> {
+  private enqueue(message: Message, options: GroupSendOptions, accepted = false): Promise<GroupSendResult> {
     return new Promise<GroupSendResult>((resolve, reject) => {
       if (this.destroyed || (this.closing && !accepted)) return reject(closedError());
+      const userSignal = options.signal;
+      let allowed: Upstream<Pending>[];
+      try {
+        allowed = this.allowed(options.upstreams);
+      } catch (err) {
+        return reject(err);
+      }
       const p: Pending = {
         message,
         userSignal,
         upstream: null,
         controller: null,
+        allowed,
         tried: new Set(),
         withdrawing: false,
         userAborted: userSignal?.aborted === true,
@@ -205,21 +215,36 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
       }
       this.pending.add(p);
       if (this.pending.size + this.composing >= this.highWaterMark) this.needDrain = true;
-      this.sendTo(p, this.choose(p) ?? this.leastDown());
+      this.sendTo(p, this.choose(p) ?? this.leastDown(allowed));
     });
   }
 
-  /** A healthy upstream for `p` (not one where it failed, not the one it is leaving), by weight or order. */
+  /** The upstreams a send may use: `names` (checked), or all. */
+  private allowed(names: readonly string[] | undefined): Upstream<Pending>[] {
+    if (names === undefined) return this.upstreams;
+    const list = Array.isArray(names) ? this.upstreams.filter((u) => names.includes(u.name)) : [];
+    const unknown = Array.isArray(names) ? names.filter((n) => !this.upstreams.some((u) => u.name === n)) : [];
+    if (list.length === 0 || unknown.length > 0) {
+      const known = this.names.join(', ');
+      throw new SluiceError(ErrorCodes.EOPTIONS, `upstreams must name upstreams of this group (${known}), got ${JSON.stringify(names)}`, {
+        permanent: true,
+        outcome: 'rejected',
+      });
+    }
+    return list;
+  }
+
+  /** A healthy upstream for `p` (one it may use, not one where it failed, not the one it is leaving), by weight or order. */
   private choose(p: Pending): Upstream<Pending> | null {
-    const healthy = this.upstreams.filter((u) => u.health.healthy && !p.tried.has(u) && u !== p.upstream);
+    const healthy = p.allowed.filter((u) => u.health.healthy && !p.tried.has(u) && u !== p.upstream);
     const index = this.selector.pick(healthy);
     return index === null ? null : this.upstreams[index]!;
   }
 
-  /** Every upstream is down: the one probed soonest (its pool waits and retries on its own). */
-  private leastDown(): Upstream<Pending> {
-    let best = this.upstreams[0]!;
-    for (const u of this.upstreams) if ((u.health.nextProbeAt ?? 0) < (best.health.nextProbeAt ?? 0)) best = u;
+  /** Every upstream it may use is down: the one probed soonest (its pool waits and retries on its own). */
+  private leastDown(among: Upstream<Pending>[]): Upstream<Pending> {
+    let best = among[0]!;
+    for (const u of among) if ((u.health.nextProbeAt ?? 0) < (best.health.nextProbeAt ?? 0)) best = u;
     return best;
   }
 
@@ -281,10 +306,11 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
 
   /** Withdraws what still waits in the queues of `from` (every down upstream when omitted), when a healthy upstream can take it. */
   private withdraw(from?: Upstream<Pending>): void {
-    if (!this.upstreams.some((u) => u.health.healthy)) return;
     for (const u of from ? [from] : this.upstreams.filter((x) => !x.health.healthy)) {
       for (const p of u.pending) {
         if (p.withdrawing || p.userAborted) continue;
+        // Not choose(): that would move the weights' scores without sending anything.
+        if (!p.allowed.some((x) => x !== u && x.health.healthy && !p.tried.has(x))) continue;
         p.withdrawing = true;
         // Ignored by the pool for a message already on the wire: that one stays and ends there.
         p.controller?.abort(new SluiceError(ErrorCodes.EABORT, `Withdrawn from upstream ${u.name}`, {}));

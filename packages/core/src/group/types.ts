@@ -2,7 +2,7 @@ import type { SluiceError } from '../errors.js';
 import type { SendResult } from '../message.js';
 import type { PoolOptions } from '../options.js';
 import type { RetryOptions } from '../policies/retry.js';
-import type { PoolEvents, PoolStats, VerifyResult } from '../pool/types.js';
+import type { PoolEvents, PoolStats, SendOptions, VerifyResult } from '../pool/types.js';
 
 /** One upstream of a group: a name, an optional weight, and the options of its own pool. */
 export interface UpstreamOptions extends PoolOptions {
@@ -61,6 +61,14 @@ export interface PoolGroupStats extends PoolStats {
   /** Moves from one upstream to another. */
   moved: number;
   upstreams: Record<string, UpstreamStats>;
+}
+
+export interface GroupSendOptions extends SendOptions {
+  /**
+   * Only these upstreams (names) may take the message, e.g. a route by recipient domain; it fails over
+   * among them only. Weights and order apply as for the whole group. Default: every upstream.
+   */
+  upstreams?: readonly string[];
 }
 
 /** A delivered message, with the upstream that delivered it. */
