@@ -205,6 +205,35 @@ describe('weights', () => {
   });
 });
 
+describe('what does not make an upstream down', () => {
+  it('"421 too many connections" beyond the server\'s cap while one connection works: no failover', async () => {
+    const primary = await server({ maxConnections: 1 });
+    const secondary = await server();
+    const g = group([upstream('primary', primary, { maxConnections: 3 }), upstream('secondary', secondary)]);
+    const refused: SluiceError[] = [];
+    g.on('connect-error', (error) => refused.push(error));
+
+    const results = await Promise.all(sendAll(g, 0, 20));
+    expect(results.map((r) => r.upstream)).toEqual(Array(20).fill('primary'));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ responseCode: 421, enhancedCode: '4.4.5' });
+    expect(primary.stats.refusedConnections).toBe(refused.length);
+    expect(secondary.connections).toHaveLength(0);
+    expect(g.stats.upstreams.primary).toMatchObject({ health: 'healthy', movedAway: 0, delivered: 20 });
+  });
+
+  it('destroy() ends what is queued with ECLOSED and moves nothing', async () => {
+    const primary = await server({ faults: [{ command: 'CONNECT', action: 'stall' }] });
+    const secondary = await server();
+    const g = group([upstream('primary', primary), upstream('secondary', secondary)]);
+    const sent = g.send(message(1));
+    await g.destroy();
+    await expect(sent).rejects.toMatchObject({ code: 'ECLOSED', outcome: 'failed', upstream: 'primary' });
+    expect(secondary.connections).toHaveLength(0);
+    await expect(g.send(message(2))).rejects.toMatchObject({ code: 'ECLOSED' });
+  });
+});
+
 describe('routes: upstreams per send', () => {
   it('a send limited to some upstreams uses and fails over among those only', async () => {
     const a = await server();

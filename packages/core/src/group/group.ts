@@ -325,9 +325,13 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
       this.emit('connect', { ...info, upstream: u.name });
     });
     pool.on('connect-error', (error) => {
-      // With a connection working, a refusal is the pool's business (e.g. "too many connections").
+      // Down only when none of its connections works: with one up, a refusal is the pool's business
+      // ("too many connections": it lowers its limit). A 421/432 while other attempts are still
+      // opening waits for the last of them: a burst against a server capped at one connection sees
+      // the refusals before the one it admitted is ready.
       const s = pool.stats;
-      if (s.idle + s.busy === 0) u.health.failed(error);
+      const tooMany = error.responseCode === 421 || error.responseCode === 432;
+      if (s.idle + s.busy === 0 && !(tooMany && s.connecting > 0)) u.health.failed(error);
       this.emit('connect-error', error, u.name);
     });
     pool.on('close', (info) => this.emit('close', { ...info, upstream: u.name }));
