@@ -6,7 +6,7 @@
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
-import { type MailOptions, compose } from '../compose.js';
+import { type Compose, type MailOptions, createComposer } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner } from '../connection/connection.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
@@ -47,6 +47,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private composing = 0;
   private readonly limit: ConcurrencyLimit;
   private readonly bucket: TokenBucket | null;
+  private readonly compose: Compose;
   private wakeTimer: NodeJS.Timeout | null = null;
   private connectFailures = 0;
   private connectBackoffUntil = 0;
@@ -64,6 +65,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.options = resolveOptions(options);
     this.limit = new ConcurrencyLimit(this.options.maxConnections, this.options.concurrencyProbeInterval);
     this.bucket = this.options.rateLimit ? new TokenBucket(this.options.rateLimit) : null;
+    this.compose = createComposer(this.options.mail);
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -139,9 +141,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     });
   }
 
-  /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
+  /**
+   * Composes a message through nodemailer (MIME is not written by hand), with the pool's `defaults`,
+   * `dkim` and `attachDataUrls` and the mail's own `dkim`, and sends it.
+   */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    return this.accept(() => compose(mail), options);
+    return this.accept(() => this.compose(mail), options);
   }
 
   /**
