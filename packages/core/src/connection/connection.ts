@@ -218,6 +218,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       await this.hello();
       await this.maybeStartTls();
       await this.maybeAuthenticate();
+      const closed = this.setupClosed();
+      if (closed) throw closed;
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError(ErrorCodes.ECONNECTION, String((err as Error)?.message ?? err), { cause: err });
       this.destroy(error);
@@ -251,6 +253,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         ? tls.connect({ ...this.tlsOptions(), host, port, localAddress } as tls.ConnectionOptions)
         : net.connect({ host, port, localAddress });
       socket.setNoDelay(true);
+      // destroy() before the socket connects (a pool closing cuts attempts nobody needs) ends the attempt now.
+      this.socket = socket;
+      const onEarlyClose = () =>
+        fail(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, `Connection to ${host}:${port} closed before it was established`, { command: 'CONNECT' }));
+      socket.once('close', onEarlyClose);
       socket.once('error', (err: NodeJS.ErrnoException) => {
         const isTls = secure && (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT') || /certificate|ssl|tls/i.test(err.message));
         fail(
@@ -267,6 +274,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         settled = true;
         clearTimeout(timer);
         socket.removeAllListeners('error');
+        socket.off('close', onEarlyClose);
         this.encrypted = secure;
         this.attach(socket);
         resolve();
@@ -326,6 +334,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     // RFC 3207 §4.2 / CVE-2011-0411: anything the server sent after the 220 in clear text would be
     // injected into the TLS session. The FIFO is empty now; any buffered byte is an attack.
     if (this.parser.partial) throw new SluiceError(ErrorCodes.ETLS, 'The server sent data after its STARTTLS reply', { command: 'STARTTLS', permanent: true });
+    const closed = this.setupClosed();
+    if (closed) throw closed;
     const plain = this.socket!;
     this.detach(plain);
     await new Promise<void>((resolve, reject) => {
@@ -334,6 +344,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         secure.destroy();
         reject(new SluiceError(ErrorCodes.ETIMEDOUT, 'TLS handshake timed out', { command: 'STARTTLS' }));
       }, this.options.timeouts.connect);
+      // destroy() during the handshake (a pool closing cuts attempts nobody needs) closes the plain socket.
+      const onClose = () => {
+        clearTimeout(timer);
+        secure.destroy();
+        reject(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection closed during the TLS handshake', { command: 'STARTTLS' }));
+      };
+      plain.once('close', onClose);
       secure.once('error', (err) => {
         clearTimeout(timer);
         secure.destroy();
@@ -341,6 +358,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       });
       secure.once('secureConnect', () => {
         clearTimeout(timer);
+        plain.off('close', onClose);
         secure.removeAllListeners('error');
         this.encrypted = true;
         this.attach(secure);
@@ -366,9 +384,20 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.authenticated = true;
   }
 
+  /**
+   * Setup goes on after an await, and destroy() (a pool cutting attempts nobody needs) may have closed
+   * the connection in between: nothing would ever answer the next step.
+   */
+  private setupClosed(): SluiceError | null {
+    if (this.state !== 'closed') return null;
+    return this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection closed during setup', { command: 'CONNECTION', reply: CONNECTION_LOST });
+  }
+
   /** Writes a setup line (or nothing, for the greeting) and waits for its reply. */
   private request(line: string | null, timeout: number, what: string): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
+      const closed = this.setupClosed();
+      if (closed) return reject(closed);
       this.log('debug', `C: ${what}`);
       this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
@@ -533,6 +562,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       case 'RSET':
         return this.onReset(txn, reply);
       case 'QUIT':
+        // RFC 5321 §4.1.1.10: after its reply the server closes the channel and nothing more is said
+        // either way. Waiting for the server's FIN only delays close(); a server that keeps its side
+        // open would hold it forever (the quit timeout covers the reply, not the FIN).
+        this.socket?.destroy();
         return;
       case 'MAIL':
         return this.onMail(txn!, reply);
@@ -899,6 +932,20 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     }
   }
 
+  /**
+   * Whether this connection keeps the process alive. The pool lets go of an idle one (a pool with nothing
+   * to do must not hold a script open) and holds it again when it hands it work.
+   */
+  ref(hold: boolean): void {
+    if (hold) {
+      this.socket?.ref();
+      this.timer?.ref();
+    } else {
+      this.socket?.unref();
+      this.timer?.unref();
+    }
+  }
+
   /** Sends QUIT when idle, then closes (RFC 5321 §4.1.1.10). */
   quit(): void {
     if (this.state === 'closed' || this.state === 'closing') return;
@@ -907,6 +954,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.state = 'closing';
     const socket = this.socket;
     if (!socket || socket.destroyed) return this.handleClose();
+    // The QUIT exchange is work: an awaited close() must not end with the process exiting under it.
+    this.ref(true);
     if (!this.quitSent) {
       this.quitSent = true;
       this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
