@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, type Pool, type SluiceError } from '../src/index.js';
+import { readCommands } from './fixtures/command-lines.js';
 import { message, pool, server } from './helpers.js';
 
 // Finding 10 of issue 16: pool.close() after the last send took seconds against a server that answers
@@ -23,33 +24,20 @@ async function lingeringServer(log: string[]): Promise<{ port: number; sockets: 
   const srv = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.push(socket);
     socket.write('220 linger.test ESMTP\r\n');
-    let buffered = '';
-    let inData = false;
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      let end: number;
-      while ((end = buffered.indexOf('\r\n')) !== -1) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        if (inData) {
-          if (line === '.') {
-            inData = false;
-            socket.write('250 2.0.0 queued\r\n');
-          }
-          continue;
-        }
+    readCommands(
+      socket,
+      (line) => {
         const verb = line.split(' ')[0]!.toUpperCase();
         if (verb === 'EHLO') socket.write('250-linger.test\r\n250 PIPELINING\r\n');
         else if (verb === 'MAIL' || verb === 'RCPT') socket.write('250 2.1.0 ok\r\n');
-        else if (verb === 'DATA') {
-          inData = true;
-          socket.write('354 go ahead\r\n');
-        } else if (verb === 'QUIT') {
+        else if (verb === 'DATA') socket.write('354 go ahead\r\n');
+        else if (verb === 'QUIT') {
           log.push('server: QUIT');
           socket.write('221 2.0.0 bye\r\n', () => log.push('server: 221 written'));
         } else socket.write('502 5.5.1 unknown\r\n');
-      }
-    });
+      },
+      () => socket.write('250 2.0.0 queued\r\n'),
+    );
     socket.on('end', () => log.push('server: client FIN'));
     socket.on('error', () => {});
   });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readCommands } from './fixtures/command-lines.js';
 import { server } from './helpers.js';
 
 // Finding 1 of issue 16: pending work (queued, delayed for a retry, in flight) keeps the process alive;
@@ -54,21 +55,7 @@ async function tap(port: number): Promise<{ port: number; closed: Promise<string
   const relay = net.createServer((client) => {
     const upstream = net.connect(port, '127.0.0.1');
     const commands: string[] = [];
-    let buffered = '';
-    let inData = false;
-    client.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      let end: number;
-      while ((end = buffered.indexOf('\r\n')) !== -1) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        if (inData) inData = line !== '.';
-        else {
-          commands.push(line);
-          inData = line.toUpperCase() === 'DATA';
-        }
-      }
-    });
+    readCommands(client, (line) => commands.push(line));
     client.pipe(upstream).pipe(client);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
