@@ -118,4 +118,23 @@ describe('a server that caps concurrent connections (421 at the greeting beyond 
     expect(p.stats.maxConnections).toBe(5);
     expect(Math.min(...r.limits)).toBeGreaterThanOrEqual(4);
   });
+
+  // The texts real servers use (Exim's smtp_accept_max has no enhanced code; others 4.7.0, 4.3.2) and
+  // Microsoft 365's 432: only the code decides.
+  for (const reply of [
+    '421 Too many concurrent SMTP connections',
+    '421 4.7.0 Too many connections',
+    '421 4.3.2 Service not available',
+    '432 4.3.2 Concurrent connections limit exceeded',
+  ]) {
+    it(`"${reply}" beyond a cap of 3, maxConnections: 10: 100/100 delivered, limit 3`, async () => {
+      const s = await mockServer({ maxConnections: 3, connectionLimitReply: reply });
+      const p = pool(s.port, { maxConnections: 10, tls: { ca: s.ca } });
+      const r = await run(p, 100);
+      expect(r.counts).toEqual({ delivered: 100 });
+      expect(r.refusals.length).toBeGreaterThanOrEqual(7);
+      for (const e of r.refusals) expect(e).toMatchObject({ responseCode: Number(reply.slice(0, 3)), command: 'GREETING' });
+      expect(p.stats.maxConnections).toBe(3);
+    });
+  }
 });
