@@ -1,53 +1,13 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { type AuthMechanism, type AuthOptions, authenticate, chooseMechanism } from '../auth.js';
+import { authenticate, chooseMechanism } from '../auth.js';
 import { ErrorCodes, SluiceError, SmtpReplyError, codeForCommand } from '../errors.js';
 import { bdatBody, dataChunks, type PreparedMessage, type RecipientResult, recipientResult } from '../message.js';
 import { BodyEncoder, DATA_TERMINATOR } from '../protocol/body.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { mailCommand, rcptCommand } from '../protocol/commands.js';
-import { type Reply, ReplyParser, type ReplyParserLimits, syntheticReply } from '../protocol/reply.js';
-import type { Timeouts } from './timeouts.js';
-
-export interface Logger {
-  debug?(message: string, meta?: Record<string, unknown>): void;
-  info?(message: string, meta?: Record<string, unknown>): void;
-  warn?(message: string, meta?: Record<string, unknown>): void;
-  error?(message: string, meta?: Record<string, unknown>): void;
-}
-
-export interface ConnectionOptions {
-  host: string;
-  port: number;
-  /** Implicit TLS from the first byte (port 465, RFC 8314). */
-  secure: boolean;
-  /** Passed to `tls.connect` (ca, servername, rejectUnauthorized, minVersion, …). */
-  tls: tls.ConnectionOptions;
-  /** Fail unless the connection is encrypted before MAIL/AUTH. */
-  requireTLS: boolean;
-  /** Never use STARTTLS, even when offered. */
-  ignoreTLS: boolean;
-  /** The client name sent in EHLO/HELO. */
-  name: string;
-  auth: AuthOptions | undefined;
-  authMethod: AuthMechanism | undefined;
-  /** Allow credentials over an unencrypted connection. Default false. */
-  allowInsecureAuth: boolean;
-  /** Use PIPELINING when offered. */
-  pipelining: boolean;
-  /** Use CHUNKING (BDAT) when offered. */
-  chunking: boolean;
-  /** BDAT transactions in flight on one connection (opt-in > 1; RFC 3030 does not promise it works). */
-  chunkingWindow: number;
-  /** Size of BDAT chunks for stream bodies. */
-  chunkSize: number;
-  /** Transactions per connection before it retires. */
-  maxMessages: number;
-  timeouts: Timeouts;
-  replyLimits: ReplyParserLimits;
-  logger: Logger | undefined;
-  localAddress?: string;
-}
+import { type Reply, ReplyParser, syntheticReply } from '../protocol/reply.js';
+import type { ConnectionOptions, Logger } from '../options.js';
 
 /** How one transaction ended, as the connection saw it. The pool turns it into the message's outcome. */
 export type TransactionResult =
@@ -172,6 +132,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private deadline = 0;
   private deadlineWhat = '';
   private closeError: SluiceError | null = null;
+  /** While a socket connects or a TLS handshake runs: fails that step (destroy() calls it). */
+  private cancelPending: ((error: SluiceError) => void) | null = null;
   private pipelining = false;
   private chunking = false;
   private quitSent = false;
@@ -203,7 +165,6 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     return this.state === 'ready' && !this.retiring && !this.writing && this.started < this.options.maxMessages;
   }
 
-
   // ------------------------------------------------------------------------------------------------
   // Setup
   // ------------------------------------------------------------------------------------------------
@@ -214,7 +175,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     try {
       await this.connectSocket();
       const greeting = await this.request(null, this.options.timeouts.greeting, 'GREETING');
-      if (greeting.code !== 220) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'GREETING', greeting, `The server refused the connection: ${greeting.lines.join(' ')}`);
+      if (greeting.code !== 220)
+        throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'GREETING', greeting, `The server refused the connection: ${greeting.lines.join(' ')}`);
       await this.hello();
       await this.maybeStartTls();
       await this.maybeAuthenticate();
@@ -241,23 +203,23 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       const fail = (err: SluiceError) => {
         if (settled) return;
         settled = true;
+        this.cancelPending = null;
         clearTimeout(timer);
         socket.destroy();
         reject(err);
       };
+      this.cancelPending = fail;
       const timer = setTimeout(
-        () => fail(new SluiceError(ErrorCodes.ETIMEDOUT, `Connection to ${host}:${port} timed out after ${this.options.timeouts.connect} ms`, { command: 'CONNECT' })),
+        () =>
+          fail(
+            new SluiceError(ErrorCodes.ETIMEDOUT, `Connection to ${host}:${port} timed out after ${this.options.timeouts.connect} ms`, { command: 'CONNECT' }),
+          ),
         this.options.timeouts.connect,
       );
       const socket: net.Socket = secure
         ? tls.connect({ ...this.tlsOptions(), host, port, localAddress } as tls.ConnectionOptions)
         : net.connect({ host, port, localAddress });
       socket.setNoDelay(true);
-      // destroy() before the socket connects (a pool closing cuts attempts nobody needs) ends the attempt now.
-      this.socket = socket;
-      const onEarlyClose = () =>
-        fail(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, `Connection to ${host}:${port} closed before it was established`, { command: 'CONNECT' }));
-      socket.once('close', onEarlyClose);
       socket.once('error', (err: NodeJS.ErrnoException) => {
         const isTls = secure && (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT') || /certificate|ssl|tls/i.test(err.message));
         fail(
@@ -272,9 +234,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       socket.once(secure ? 'secureConnect' : 'connect', () => {
         if (settled) return;
         settled = true;
+        this.cancelPending = null;
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        socket.off('close', onEarlyClose);
         this.encrypted = secure;
         this.attach(socket);
         resolve();
@@ -340,25 +302,23 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.detach(plain);
     await new Promise<void>((resolve, reject) => {
       const secure = tls.connect({ ...this.tlsOptions(), socket: plain });
-      const timer = setTimeout(() => {
-        secure.destroy();
-        reject(new SluiceError(ErrorCodes.ETIMEDOUT, 'TLS handshake timed out', { command: 'STARTTLS' }));
-      }, this.options.timeouts.connect);
-      // destroy() during the handshake (a pool closing cuts attempts nobody needs) closes the plain socket.
-      const onClose = () => {
+      const fail = (error: SluiceError) => {
+        this.cancelPending = null;
         clearTimeout(timer);
         secure.destroy();
-        reject(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection closed during the TLS handshake', { command: 'STARTTLS' }));
+        reject(error);
       };
-      plain.once('close', onClose);
-      secure.once('error', (err) => {
-        clearTimeout(timer);
-        secure.destroy();
-        reject(new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true }));
-      });
+      this.cancelPending = fail;
+      const timer = setTimeout(
+        () => fail(new SluiceError(ErrorCodes.ETIMEDOUT, 'TLS handshake timed out', { command: 'STARTTLS' })),
+        this.options.timeouts.connect,
+      );
+      secure.once('error', (err) =>
+        fail(new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true })),
+      );
       secure.once('secureConnect', () => {
+        this.cancelPending = null;
         clearTimeout(timer);
-        plain.off('close', onClose);
         secure.removeAllListeners('error');
         this.encrypted = true;
         this.attach(secure);
@@ -733,7 +693,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       // The user's stream failed in the middle of the content. Without the final "." the server
       // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
       // no other transaction is in flight while a stream is written.
-      const error = new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, command: 'DATA' });
+      const error = new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+        permanent: true,
+        command: 'DATA',
+      });
       this.owner.settle(this, job as J, { type: 'rejected', error, rejected: [] });
       txn.done = true;
       this.active.splice(this.active.indexOf(txn), 1);
@@ -837,7 +801,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       const all = [...retry, ...deferred];
       if (all.length > 0) {
         const reply = firstFailure?.reply ?? CONNECTION_LOST;
-        return { type: 'transient', error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`), rejected, retry: all, immediate: false };
+        return {
+          type: 'transient',
+          error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`),
+          rejected,
+          retry: all,
+          immediate: false,
+        };
       }
       const reply = firstFailure!.reply;
       const error = new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `Every recipient was rejected: ${reply.lines.join(' ')}`);
@@ -857,20 +827,35 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       if (txn.committed) {
         return {
           type: 'unknown',
-          error: new SluiceError(ErrorCodes.EUNKNOWN, 'The connection was lost after the message content was sent and before the server replied: it may or may not have been delivered', {
-            cause: this.closeError ?? undefined,
-            command: txn.chunking ? 'BDAT' : 'DOT',
-            outcome: 'unknown',
-          }),
+          error: new SluiceError(
+            ErrorCodes.EUNKNOWN,
+            'The connection was lost after the message content was sent and before the server replied: it may or may not have been delivered',
+            {
+              cause: this.closeError ?? undefined,
+              command: txn.chunking ? 'BDAT' : 'DOT',
+              outcome: 'unknown',
+            },
+          ),
           rejected,
         };
       }
-      return { type: 'transient', error: this.lostError(txn.chunking ? 'BDAT' : 'DATA'), rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };
+      return {
+        type: 'transient',
+        error: this.lostError(txn.chunking ? 'BDAT' : 'DATA'),
+        rejected,
+        retry: [...recipients, ...retry, ...deferred],
+        immediate: false,
+      };
     }
     const command = txn.chunking ? 'BDAT' : 'DOT';
     if (ok(final)) return { type: 'delivered', reply: final, accepted, rejected, pending, deferred };
     const error = new SmtpReplyError(ErrorCodes.EMESSAGE, command, final, `The message was refused: ${final.lines.join(' ')}`);
-    if (final.code >= 500) return { type: 'rejected', error, rejected: [...rejected, ...accepted.map((a) => ({ ...a, code: final.code, enhancedCode: final.enhanced, response: final.lines.join('\n') }))] };
+    if (final.code >= 500)
+      return {
+        type: 'rejected',
+        error,
+        rejected: [...rejected, ...accepted.map((a) => ({ ...a, code: final.code, enhancedCode: final.enhanced, response: final.lines.join('\n') }))],
+      };
     return { type: 'transient', error, rejected, retry: [...recipients, ...retry, ...deferred], immediate: false };
   }
 
@@ -968,6 +953,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   destroy(error?: SluiceError): void {
     if (this.state === 'closed') return;
     if (error) this.closeError ??= error;
+    if (this.cancelPending) this.cancelPending(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection was closed', { command: 'CONNECT' }));
     this.socket?.destroy();
     if (!this.socket) this.handleClose();
   }

@@ -14,6 +14,20 @@ import { Deque } from './deque.js';
 export interface SendOptions {
   /** Aborts the send while it is queued. Once its envelope is on the wire a message is committed. */
   signal?: AbortSignal;
+  /**
+   * For a stream body: read a stream of up to this many bytes into memory before queueing it, so that
+   * it can be split across transactions ("too many recipients") and retried like a Buffer. A longer
+   * stream is sent as a stream (what was read first, then the rest): sent once, never retried after
+   * it started. Default 0 (streams are never buffered).
+   */
+  bufferUpTo?: number;
+}
+
+export interface VerifyOptions {
+  /** Give up after this many ms: rejects with ETIMEDOUT and cuts the connection. */
+  timeout?: number;
+  /** Cuts the verification short: EABORT. */
+  signal?: AbortSignal;
 }
 
 /** nodemailer's message options (from, to, subject, text, html, attachments, …), composed by nodemailer's MailComposer. */
@@ -36,6 +50,24 @@ export interface PoolStats {
   failed: number;
   unknown: number;
   retries: number;
+}
+
+/** A PoolStats with every count at zero (for a pool that does not exist yet, or a test double). */
+export function emptyStats(maxConnections = 0): PoolStats {
+  return {
+    connections: 0,
+    connecting: 0,
+    idle: 0,
+    busy: 0,
+    maxConnections,
+    queued: 0,
+    inFlight: 0,
+    delivered: 0,
+    rejected: 0,
+    failed: 0,
+    unknown: 0,
+    retries: 0,
+  };
 }
 
 export interface VerifyResult {
@@ -172,7 +204,34 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
-    return this.enqueue(message, options, false);
+    const limit = options.bufferUpTo;
+    if (limit === undefined || limit === 0 || !isStreamBody(message?.body)) return this.enqueue(message, options, false);
+    if (!(Number.isInteger(limit) && limit > 0)) {
+      const err = new SluiceError(ErrorCodes.EOPTIONS, `bufferUpTo must be a non-negative integer (bytes), got ${JSON.stringify(limit)}`, {
+        permanent: true,
+        outcome: 'rejected',
+      });
+      return Promise.reject(err);
+    }
+    return this.accept(async () => ({ ...message, body: await readUpTo(message.body as AsyncIterable<Uint8Array>, limit, options.signal) }), options);
+  }
+
+  /**
+   * Counts a message that needs asynchronous work (composing, buffering) before it can be queued: a
+   * close() called meanwhile waits for it, and it is not refused as one sent after close().
+   */
+  private async accept(make: () => Promise<Message>, options: SendOptions): Promise<SendResult> {
+    if (this.closing || this.destroyed) throw new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
+    this.composing++;
+    let message: Message;
+    try {
+      message = await make();
+    } finally {
+      this.composing--;
+    }
+    const sent = this.enqueue(message, options, true);
+    this.maybeIdle();
+    return sent;
   }
 
   /** `accepted`: the message was accepted before close() (sendMail composing it), so closing does not refuse it. */
@@ -213,47 +272,41 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   }
 
   /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
-  async sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    if (this.closing || this.destroyed) throw new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
-    // Counted from now: a close() called while the message is being composed waits for it.
-    this.composing++;
-    let message: Message;
-    try {
-      const { dsn, ...rest } = mail;
-      const node = new MailComposer(rest).compile();
-      const envelope = node.getEnvelope();
-      const body = await node.build();
-      message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
-    } catch (cause) {
-      throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, outcome: 'rejected' });
-    } finally {
-      this.composing--;
-    }
-    const sent = this.enqueue(message, options, true);
-    this.maybeIdle();
-    return sent;
+  sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
+    return this.accept(() => compose(mail), options);
   }
 
   /**
    * Opens a connection, runs greeting, EHLO, STARTTLS and AUTH, then QUITs. Rejects with the error that
    * stopped it. `signal` cuts it short (a health check with its own deadline): EABORT.
    */
-  async verify(options: { signal?: AbortSignal } = {}): Promise<VerifyResult> {
-    const conn = new Connection<Job>({ ...this.options.connection, maxMessages: 1 }, {
-      next: () => null,
-      settle: () => {},
-      idle: () => {},
-      closed: () => {},
-    });
-    const { signal } = options;
+  async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    const conn = new Connection<Job>(
+      { ...this.options.connection, maxMessages: 1 },
+      {
+        next: () => null,
+        settle: () => {},
+        idle: () => {},
+        closed: () => {},
+      },
+    );
+    const { signal, timeout } = options;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
+      throw new SluiceError(ErrorCodes.EOPTIONS, `verify({ timeout }) must be a positive integer (ms), got ${JSON.stringify(timeout)}`, { permanent: true });
+    }
     if (signal?.aborted) throw abortError(signal, 'The verification was aborted');
     const onAbort = () => conn.destroy(abortError(signal!, 'The verification was aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
+    const timer =
+      timeout === undefined
+        ? null
+        : setTimeout(() => conn.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `verify() timed out after ${timeout} ms`, { command: 'VERIFY' })), timeout);
     let capabilities: Capabilities;
     try {
       capabilities = await conn.open();
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
     }
     const result = { capabilities, encrypted: conn.encrypted, authenticated: conn.authenticated };
     conn.quit();
@@ -507,7 +560,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
           this.split(job, remaining);
           this.requeue(job, 0, true);
         } else {
-          for (const address of remaining) job.pending.push({ address, code: 452, enhancedCode: '4.5.3', response: 'Not tried: the body stream cannot be sent twice' });
+          for (const address of remaining)
+            job.pending.push({ address, code: 452, enhancedCode: '4.5.3', response: 'Not tried: the body stream cannot be sent twice' });
           this.deliver(job);
         }
         break;
@@ -734,10 +788,70 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
   }
-
 }
 
 const used = new WeakSet<SluiceError>();
+
+/** Composes with nodemailer's MailComposer: MIME is not written by hand. */
+async function compose(mail: MailOptions): Promise<Message> {
+  try {
+    const { dsn, ...rest } = mail;
+    const node = new MailComposer(rest).compile();
+    const envelope = node.getEnvelope();
+    const body = await node.build();
+    return { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
+  } catch (cause) {
+    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, {
+      cause,
+      permanent: true,
+      outcome: 'rejected',
+    });
+  }
+}
+
+function isStreamBody(body: unknown): body is AsyncIterable<Uint8Array> {
+  return (
+    typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+  );
+}
+
+/**
+ * Reads a stream into one Buffer; past `max` bytes, returns the bytes read so far followed by the rest
+ * of the stream (sent as a stream). An abort while reading stops it (EABORT).
+ */
+async function readUpTo(stream: AsyncIterable<Uint8Array>, max: number, signal: AbortSignal | undefined): Promise<Buffer | AsyncIterable<Uint8Array>> {
+  const it = stream[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (signal?.aborted) {
+        await it.return?.();
+        throw abortError(signal);
+      }
+      head.push(r.value);
+      size += r.value.length;
+      if (size > max) return concat(head, it);
+    }
+  } catch (cause) {
+    if (cause instanceof SluiceError) throw cause;
+    throw new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, {
+      cause,
+      permanent: true,
+      outcome: 'rejected',
+    });
+  }
+  return Buffer.concat(head, size);
+}
+
+async function* concat(head: Uint8Array[], it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    yield* head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  } finally {
+    await it.return?.(); // ends the source when the writer stops early
+  }
+}
 
 function abortError(signal: AbortSignal, message = 'The send was aborted before it reached the wire'): SluiceError {
   return new SluiceError(ErrorCodes.EABORT, message, { cause: signal.reason, outcome: 'failed' });
