@@ -29,6 +29,8 @@ export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRA
 
 const PREFERENCE: AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5'];
 
+const CONTROL = /[\x00-\x1f\x7f]/;
+
 function isOAuth(auth: AuthOptions): auth is OAuth2Auth {
   return !('pass' in auth) && ('accessToken' in auth || 'getAccessToken' in auth);
 }
@@ -36,7 +38,9 @@ function isOAuth(auth: AuthOptions): auth is OAuth2Auth {
 export function validateAuth(auth: AuthOptions, forced?: AuthMechanism): void {
   const bad = (msg: string) => new SluiceError(ErrorCodes.EOPTIONS, msg, { permanent: true });
   if (!auth || typeof auth.user !== 'string' || auth.user.length === 0) throw bad('auth.user must be a non-empty string');
-  if (/[\r\n\0]/.test(auth.user)) throw bad('auth.user contains CR, LF or NUL');
+  // No control character at all: CR/LF would end the command line, NUL splits a PLAIN message into
+  // fields (RFC 4616 §2), and \x01 does the same in XOAUTH2's "user=…\x01auth=…" string.
+  if (CONTROL.test(auth.user)) throw bad('auth.user contains a control character (CR, LF, NUL, \\x01, …)');
   if (!isOAuth(auth) && typeof (auth as PasswordAuth).pass !== 'string')
     throw bad('auth.pass must be a string (or give accessToken/getAccessToken for XOAUTH2)');
   if (forced && !AUTH_MECHANISMS.includes(forced)) throw bad(`Unknown authMethod ${forced}`);
@@ -62,53 +66,80 @@ export function chooseMechanism(auth: AuthOptions, offered: string[], forced?: A
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-function fail(reply: Reply, mechanism: string): SmtpReplyError {
-  const err = new SmtpReplyError(ErrorCodes.EAUTH, 'AUTH', reply, `Authentication failed (${mechanism}): ${reply.lines.join(' ')}`);
-  return err;
+/**
+ * A copy of `reply` with every secret cut out of its text. Some servers echo what they got in their
+ * 535 (the base64 payload, or the decoded password); the reply becomes the error's message and
+ * `response`, which end up in logs.
+ */
+export function redactReply(reply: Reply, secrets: readonly string[]): Reply {
+  const cut = (text: string) => {
+    let out = text;
+    for (const secret of secrets) if (secret.length >= 3) out = out.split(secret).join('***');
+    return out;
+  };
+  const lines = reply.lines.map(cut);
+  const text = cut(reply.text);
+  return lines.every((line, i) => line === reply.lines[i]) && text === reply.text ? reply : { ...reply, lines, text };
 }
 
-function expect(reply: Reply, code: number, mechanism: string): void {
-  if (reply.code !== code) throw fail(reply, mechanism);
+/** What a failing AUTH exchange must never repeat: the secrets themselves and every payload that carried one. */
+class Secrets {
+  readonly list: string[] = [];
+  constructor(auth: AuthOptions) {
+    if ('pass' in auth && auth.pass) this.add(auth.pass);
+  }
+  add(secret: string): string {
+    // Longest first, so that a payload is cut whole before a secret inside it is.
+    this.list.push(secret, b64(secret));
+    this.list.sort((a, b) => b.length - a.length);
+    return secret;
+  }
+  check(reply: Reply, code: number, mechanism: string): void {
+    if (reply.code === code) return;
+    const safe = redactReply(reply, this.list);
+    throw new SmtpReplyError(ErrorCodes.EAUTH, 'AUTH', safe, `Authentication failed (${mechanism}): ${safe.lines.join(' ')}`);
+  }
 }
 
 /**
  * Runs one AUTH exchange (RFC 4954). AUTH is a synchronisation point: every step waits for its reply.
  */
 export async function authenticate(exchange: Exchange, auth: AuthOptions, mechanism: AuthMechanism): Promise<void> {
+  const secrets = new Secrets(auth);
   switch (mechanism) {
     case 'PLAIN': {
       const { user, pass } = auth as PasswordAuth;
       // RFC 4616: authzid NUL authcid NUL passwd; sent as an initial response (RFC 4954 §4) to save a round trip.
-      const reply = await exchange(`AUTH PLAIN ${b64(`\0${user}\0${pass}`)}\r\n`, true);
-      expect(reply, 235, mechanism);
+      const reply = await exchange(`AUTH PLAIN ${b64(secrets.add(`\0${user}\0${pass}`))}\r\n`, true);
+      secrets.check(reply, 235, mechanism);
       return;
     }
     case 'LOGIN': {
       const { user, pass } = auth as PasswordAuth;
       let reply = await exchange('AUTH LOGIN\r\n', false);
-      expect(reply, 334, mechanism);
+      secrets.check(reply, 334, mechanism);
       reply = await exchange(`${b64(user)}\r\n`, true);
-      expect(reply, 334, mechanism);
+      secrets.check(reply, 334, mechanism);
       reply = await exchange(`${b64(pass)}\r\n`, true);
-      expect(reply, 235, mechanism);
+      secrets.check(reply, 235, mechanism);
       return;
     }
     case 'CRAM-MD5': {
       const { user, pass } = auth as PasswordAuth;
       let reply = await exchange('AUTH CRAM-MD5\r\n', false);
-      expect(reply, 334, mechanism);
+      secrets.check(reply, 334, mechanism);
       // RFC 2195: the challenge is base64; the response is "user HEX(HMAC-MD5(pass, challenge))".
       const challenge = Buffer.from(reply.text.trim(), 'base64').toString('utf8');
       const digest = createHmac('md5', pass).update(challenge).digest('hex');
-      reply = await exchange(`${b64(`${user} ${digest}`)}\r\n`, true);
-      expect(reply, 235, mechanism);
+      reply = await exchange(`${b64(secrets.add(`${user} ${digest}`))}\r\n`, true);
+      secrets.check(reply, 235, mechanism);
       return;
     }
     case 'XOAUTH2': {
       const oauth = auth as OAuth2Auth;
       const attempt = async (refresh: boolean): Promise<Reply> => {
-        const token = await getToken(oauth, refresh);
-        let reply = await exchange(`AUTH XOAUTH2 ${b64(`user=${oauth.user}\x01auth=Bearer ${token}\x01\x01`)}\r\n`, true);
+        const token = secrets.add(await getToken(oauth, refresh));
+        let reply = await exchange(`AUTH XOAUTH2 ${b64(secrets.add(`user=${oauth.user}\x01auth=Bearer ${token}\x01\x01`))}\r\n`, true);
         // On failure the server sends 334 with a JSON error; the client answers an empty line and
         // then gets the final failure reply (Google's XOAUTH2 protocol).
         if (reply.code === 334) reply = await exchange('\r\n', false);
@@ -116,7 +147,7 @@ export async function authenticate(exchange: Exchange, auth: AuthOptions, mechan
       };
       let reply = await attempt(false);
       if (reply.code !== 235 && oauth.getAccessToken) reply = await attempt(true);
-      expect(reply, 235, mechanism);
+      secrets.check(reply, 235, mechanism);
       return;
     }
   }

@@ -163,6 +163,11 @@ for (const [cls, name] of [
   Object.defineProperty(cls, 'name', { value: name, configurable: true });
 }
 
+/** The error of a send (or a verification) stopped by its AbortSignal. */
+export function abortError(signal: AbortSignal, message = 'The send was aborted before it reached the wire'): SluiceError {
+  return new SluiceError(ErrorCodes.EABORT, message, { cause: signal.reason, outcome: 'failed' });
+}
+
 export function isSluiceError(value: unknown): value is SluiceError {
   return value instanceof SluiceError;
 }

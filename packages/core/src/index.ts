@@ -4,6 +4,8 @@ export type { Logger, PoolOptions, ResolvedOptions } from './options.js';
 export type { Body, Message, RecipientResult, SendResult, Timings } from './message.js';
 export type { DsnOptions, Envelope } from './protocol/commands.js';
 export type { Capabilities } from './protocol/capabilities.js';
+export { defineCapabilities } from './protocol/capabilities.js';
+export { mailEnvelope } from './compose.js';
 export type { Reply } from './protocol/reply.js';
 export type { Timeouts } from './connection/timeouts.js';
 export { DEFAULT_TIMEOUTS } from './connection/timeouts.js';

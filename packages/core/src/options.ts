@@ -1,5 +1,4 @@
 import net from 'node:net';
-import os from 'node:os';
 import type tls from 'node:tls';
 import { AUTH_MECHANISMS, type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
@@ -7,6 +6,7 @@ import { ErrorCodes, SluiceError } from './errors.js';
 import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions } from './policies/retry.js';
 import { PRESET_NAMES, type PresetName, preset } from './presets.js';
+import { normaliseClientName } from './protocol/client-name.js';
 import { validateClientName } from './protocol/commands.js';
 import { DEFAULT_REPLY_LIMITS, type ReplyParserLimits } from './protocol/reply.js';
 
@@ -30,8 +30,8 @@ export interface ConnectionOptions {
   requireTLS: boolean;
   /** Never use STARTTLS, even when offered. */
   ignoreTLS: boolean;
-  /** The client name sent in EHLO/HELO. */
-  name: string;
+  /** The client name sent in EHLO/HELO; null: worked out once connected (see defaultClientName). */
+  name: string | null;
   auth: AuthOptions | undefined;
   authMethod: AuthMechanism | undefined;
   /** Allow credentials over an unencrypted connection. Default false. */
@@ -73,7 +73,11 @@ export interface PoolOptions {
   auth?: AuthOptions;
   /** Force an AUTH mechanism instead of choosing from the server's list. */
   authMethod?: AuthMechanism;
-  /** The name sent in EHLO. Default: this host's name. */
+  /**
+   * The name sent in EHLO/HELO. Default: this host's name when it is fully qualified, otherwise the
+   * address literal of the connection's local address, e.g. `[192.0.2.1]` (RFC 5321 §4.1.1.1). A bare IP
+   * address given here is sent as an address literal.
+   */
   name?: string;
   localAddress?: string;
   /**
@@ -264,8 +268,9 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
   const secure = o.secure ?? o.port === 465;
   const port = o.port ?? (secure ? 465 : 587);
   if (!(Number.isInteger(port) && port > 0 && port < 65536)) throw bad(`port must be an integer from 1 to 65535 (got ${show(port)})`);
-  const name = o.name ?? os.hostname() ?? 'localhost';
-  validateClientName(name);
+  // Unset: each connection works it out once connected (this host's FQDN, else its address literal).
+  const name = o.name === undefined ? null : normaliseClientName(o.name);
+  if (name !== null) validateClientName(name);
   if (o.auth !== undefined) {
     if (typeof o.auth !== 'object' || o.auth === null)
       throw bad(`auth must be { user, pass } or { user, accessToken?, getAccessToken? } (got ${show(typeof o.auth)})`);

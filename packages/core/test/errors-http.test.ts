@@ -63,7 +63,8 @@ const cases: Case[] = [
   },
   {
     name: 'the content refused with 554',
-    run: async () => pool(await server({ extensions: { chunking: false }, faults: [{ command: 'DOT', reply: '554 5.6.0 Message rejected' }] })).send(message(0)),
+    run: async () =>
+      pool(await server({ extensions: { chunking: false }, faults: [{ command: 'DOT', reply: '554 5.6.0 Message rejected' }] })).send(message(0)),
     code: 'EMESSAGE',
     kind: 'refused',
     status: 422,
@@ -104,7 +105,9 @@ const cases: Case[] = [
   {
     name: 'credentials refused with 535',
     run: async () =>
-      pool(await server({ requireAuth: true, users: { user: 'right' } }), { auth: { user: 'user', pass: 'hunter2' }, allowInsecureAuth: true }).send(message(0)),
+      pool(await server({ requireAuth: true, users: { user: 'right' } }), { auth: { user: 'user', pass: 'hunter2' }, allowInsecureAuth: true }).send(
+        message(0),
+      ),
     code: 'EAUTH',
     kind: 'config',
     status: 500,

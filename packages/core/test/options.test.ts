@@ -101,6 +101,8 @@ describe('every option is checked: a bad value is EOPTIONS naming the option and
   });
 
   it('refuses a malformed AWS region with EOPTIONS', () => {
-    expect(() => createPool({ preset: 'ses', region: 'x; rm -rf' })).toThrow(expect.objectContaining({ code: 'EOPTIONS', message: expect.stringMatching(/region/) }));
+    expect(() => createPool({ preset: 'ses', region: 'x; rm -rf' })).toThrow(
+      expect.objectContaining({ code: 'EOPTIONS', message: expect.stringMatching(/region/) }),
+    );
   });
 });

@@ -176,6 +176,32 @@ describe('the pool', () => {
     await expect(pool(s).verify({ timeout: -5 })).rejects.toMatchObject({ code: 'EOPTIONS' });
   });
 
+  it.each([
+    ['BDAT', true],
+    ['pipelined DATA', false],
+  ])(
+    '%s: messages the server cannot take settle at once while others are handed out (re-entrant scheduling), in order, nothing lost',
+    async (_mode, chunking) => {
+      const s = await server({ extensions: { smtpUtf8: false, chunking } });
+      const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 1000 });
+      const sends = Array.from({ length: 60 }, (_, i) =>
+        p.send(message(i, i % 3 === 0 ? { to: [`josé${i}@example.com`] } : {})).then(
+          () => 'delivered',
+          (e) => e.code,
+        ),
+      );
+      const results = await Promise.all(sends);
+      expect(results).toEqual(Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 'ECAPABILITY' : 'delivered')));
+      expect(s.inbox.messages.map((m) => m.to[0])).toEqual(
+        Array.from({ length: 60 }, (_, i) => i)
+          .filter((i) => i % 3 !== 0)
+          .map((i) => `rcpt${i}@example.com`),
+      );
+      expect(s.connections).toHaveLength(1);
+      expect(p.stats).toMatchObject({ delivered: 40, rejected: 20, queued: 0, inFlight: 0 });
+    },
+  );
+
   it('emptyStats() is the stats of a pool that has done nothing yet', () => {
     const p = createPool({ host: 'smtp.example.com', maxConnections: 7 });
     expect(emptyStats(7)).toEqual(p.stats);

@@ -36,7 +36,8 @@ describe('stream bodies', () => {
   it('cuts a large piece of a stream into BDAT chunks of chunkSize', async () => {
     const s = await server();
     const p = pool(s, { chunking: { chunkSize: 4096 } });
-    const big = Buffer.from(`Subject: big\r\n\r\n${'y'.repeat(100 * 1024)}\r\n`);
+    // 100 KiB in lines of 998 octets, the longest RFC 5321 §4.5.3.1.6 allows.
+    const big = Buffer.from(`Subject: big\r\n\r\n${`${'y'.repeat(998)}\r\n`.repeat(103)}`);
     await p.send(message(0, {}, Readable.from([big])));
     expect(s.inbox.messages[0]!.raw!.equals(big)).toBe(true);
     // ceil(size / 4096) chunks, the last one with LAST (possibly empty).

@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { ErrorCodes, type Message, type Pool, type PoolStats, type SendOptions, type SendResult, SluiceError, type VerifyResult } from '@sluice/core';
+import { ErrorCodes, type Message, type Pool, type PoolStats, type SendOptions, type SendResult, SluiceError, type VerifyOptions, type VerifyResult } from '@sluice/core';
 import { composeMail, type MailerConfig, type SendMailOptions } from './compose.js';
 import { type MailPreview, previewPage, writePreview } from './preview.js';
 
@@ -77,8 +77,8 @@ export class MailerService {
     return options.file === undefined ? { mail: composed, html } : { mail: composed, html, file: await writePreview(options.file, html) };
   }
 
-  /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. */
-  verify(options?: { signal?: AbortSignal }): Promise<VerifyResult> {
+  /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. `timeout` (ms): ETIMEDOUT and the connection cut; `signal`: EABORT. */
+  verify(options?: VerifyOptions): Promise<VerifyResult> {
     return this.pool.verify(options);
   }
 

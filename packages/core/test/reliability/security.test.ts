@@ -336,6 +336,38 @@ describe('credentials never appear in errors, logs or events', () => {
   });
 });
 
+describe('a server that echoes the credentials in its AUTH replies', () => {
+  const mechanisms = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'] as const;
+  for (const mechanism of mechanisms) {
+    it(`${mechanism}: the echo reaches neither the error nor the log`, async () => {
+      // Every AUTH line is echoed back raw and decoded, in a 334 where the mechanism goes on and in the final 535.
+      let step = 0;
+      const echo = (line: string) => {
+        const payload = line.startsWith('AUTH ') ? line.split(' ').slice(2).join(' ') : line;
+        const decoded = Buffer.from(payload, 'base64').toString('utf8');
+        step++;
+        const goOn = (mechanism === 'LOGIN' && step < 3) || (mechanism === 'CRAM-MD5' && step === 1);
+        if (mechanism === 'CRAM-MD5' && step === 1) return `334 ${b64('<1.2@raw.sluice.test>')}`;
+        return `${goOn ? '334' : '535 5.7.8'} you sent ${payload} = ${JSON.stringify(decoded)}`;
+      };
+      const r = await rawServer(
+        smtp(['raw.sluice.test', `AUTH ${mechanism}`], (line) => (line.startsWith('AUTH') || step > 0 ? (line === '' ? '535 5.7.8 bye' : echo(line)) : '250 OK')),
+      );
+      const out = capture();
+      const auth: AuthOptions = mechanism === 'XOAUTH2' ? { user: USER, accessToken: TOKEN } : { user: USER, pass: PASS };
+      const p = rawPool(r, { auth, authMethod: mechanism, allowInsecureAuth: true, logger: out.logger });
+      const err = await failure(p.send(message(0)));
+      expect(err.code).toBe('EAUTH');
+      expect(err.responseCode).toBe(535);
+      expect(err.response).toMatch(/^535 5\.7\.8 you sent \*\*\*/);
+      const digest = createHmac('md5', PASS).update('<1.2@raw.sluice.test>').digest('hex');
+      const secrets = [PASS, TOKEN, b64(PASS), b64(TOKEN), digest, `${USER} ${digest}`, b64(`${USER} ${digest}`)];
+      const everything = [...out.lines, errorText(err)].join('\n');
+      for (const secret of secrets) expect(everything, `secret ${JSON.stringify(secret)} leaked`).not.toContain(secret);
+    });
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Reply caps
 // ---------------------------------------------------------------------------------------------------
@@ -556,6 +588,19 @@ describe('CR/LF injection through any user input is refused before a byte is wri
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(r.received).toHaveLength(0);
+  });
+
+  it('an AUTH user with any other control character (\\x01 splits XOAUTH2 fields, NUL splits PLAIN): EOPTIONS, no connection made', async () => {
+    const r = await rawServer(smtp(['raw.sluice.test', 'AUTH PLAIN XOAUTH2']));
+    const base = { host: r.host, port: r.port, allowInsecureAuth: true };
+    for (const bad of ['\x01', '\x01auth=Bearer stolen\x01\x01', '\x1b', '\x7f']) {
+      expect(() => createPool({ ...base, auth: { user: `${USER}${bad}`, accessToken: TOKEN } }), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'EOPTIONS' }),
+      );
+      expect(() => createPool({ ...base, auth: { user: `${USER}${bad}`, pass: PASS } }), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'EOPTIONS' }));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
     expect(r.received).toHaveLength(0);
   });
 
