@@ -25,4 +25,22 @@ describe('connection setup', () => {
     expect(s.connections.every((c) => (c.byCommand.HELO ?? 0) === 0)).toBe(true);
     expect(s.inbox.messages[0]!.via).toBe('BDAT');
   });
+
+  it.each(['500 5.5.1 Unrecognized command', '504 5.5.4 Command parameter not implemented'])('falls back to HELO on %j too', async (reply) => {
+    const s = await server({ faults: [{ command: 'EHLO', reply }] });
+    const p = pool(s);
+    await p.send(message(0));
+    expect(s.connections[0]!.byCommand.HELO).toBe(1);
+  });
+
+  it('does not fall back to HELO on another 5xx to EHLO (554 "no service"): verify fails with the reply, and no HELO is sent', async () => {
+    const s = await server({ faults: [{ command: 'EHLO', reply: '554 5.7.1 No SMTP service for you' }] });
+    const p = pool(s, { retry: false });
+    const err = await p.verify().then(
+      () => null,
+      (e) => e,
+    );
+    expect(err).toMatchObject({ code: 'ECONNECTION', command: 'EHLO', responseCode: 554, enhancedCode: '5.7.1', permanent: true });
+    expect(s.connections[0]!.byCommand.HELO ?? 0).toBe(0);
+  });
 });
