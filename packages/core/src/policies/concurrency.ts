@@ -80,7 +80,8 @@ export class ConcurrencyLimit {
       if (now < this.doubtUntil) return this.doubtUntil - now;
       this.confirmed = serving;
     }
-    if (this.probing) this.wait = Math.min(this.maxWait, this.wait * 2);
+    // Doubled from at least 1 ms: an interval of 0 must not probe a refusing server in a tight loop.
+    if (this.probing) this.wait = Math.min(this.maxWait, Math.max(1, this.wait) * 2);
     this.probing = false;
     this.current = Math.max(1, Math.min(this.current - 1, serving));
     this.lastChange = now;
