@@ -110,7 +110,10 @@ export interface PoolOptions {
   highWaterMark?: number;
   /** Hard limit of queued messages: send() beyond it rejects with EQUEUEFULL. Default Infinity. */
   maxQueued?: number;
-  /** After the server refuses a connection as one too many, wait this long before growing again. Default 30 s. */
+  /**
+   * After the server refuses a connection as one too many, wait this long before trying one more.
+   * Default 1 s; each refused probe doubles the wait, up to 30 s (or this value if longer).
+   */
   concurrencyProbeInterval?: number;
   /** Limits on what the server may send. */
   replyLimits?: Partial<ReplyParserLimits>;
@@ -360,7 +363,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     rateLimit,
     highWaterMark: positiveInt(o.highWaterMark ?? 1000, 'highWaterMark'),
     maxQueued: o.maxQueued === undefined ? Number.POSITIVE_INFINITY : positiveInt(o.maxQueued, 'maxQueued'),
-    concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 30_000, 'concurrencyProbeInterval (ms)', true),
+    concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 1000, 'concurrencyProbeInterval (ms)', true),
     logger: o.logger,
     mail: checkMailerOptions({ defaults: o.defaults, dkim: o.dkim, attachDataUrls: o.attachDataUrls }),
   };
