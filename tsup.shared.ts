@@ -7,18 +7,22 @@ type Entries = Record<string, string>;
  * that each package's `exports` points its `import` and `require` conditions at.
  *
  * `bins` are command-line entries: ESM only (a bin needs one format, and the packages are "type": "module"),
- * built with the ESM library so they share its chunks, and without type declarations.
+ * sharing the ESM library's chunks, without type declarations. One build, so one clean: two builds into the
+ * same dist/ would race each other's clean.
  */
-export function library(entry: Entries, options: Options = {}, bins: Entries = {}): Options[] {
-  const common: Options = { sourcemap: true, target: 'node20', ...options };
-  if (Object.keys(bins).length === 0) {
-    return [{ ...common, entry, format: ['esm', 'cjs'], dts: true, clean: true }];
-  }
-  return [
-    { ...common, entry: { ...entry, ...bins }, format: ['esm'], dts: { entry }, clean: true },
-    // No clean here: it would race the ESM build writing into the same dist/.
-    { ...common, entry, format: ['cjs'], dts: true, clean: false },
-  ];
+export function library(entry: Entries, options: Options = {}, bins: Entries = {}): Options {
+  return {
+    entry: { ...entry, ...bins },
+    format: ['esm', 'cjs'],
+    dts: { entry },
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    esbuildOptions(esbuild, { format }) {
+      if (format === 'cjs') esbuild.entryPoints = entry;
+    },
+    ...options,
+  };
 }
 
 /** An application or a private tool: one ESM bundle of its entries (workspace packages bundled in). */
