@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { app } from '../../tsup.shared.js';
 
-export default defineConfig(app(['src/main.ts']));
+// example-env is TypeScript source shared by the apps: bundled in.
+export default defineConfig(app(['src/main.ts'], { noExternal: ['example-env'] }));

@@ -10,7 +10,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@sluice/source'] } },
   test: {
     include: ['test/interop/**/*.test.ts'],
-    env: { SLUICE_POSTFIX_INTEROP: '1' },
+    // SLUICE_EXIM_INTEROP: the Exim files (exim*.test.ts) run too; they need scripts/exim/install.sh.
+    env: { SLUICE_POSTFIX_INTEROP: '1', SLUICE_EXIM_INTEROP: '1' },
     // One Postfix instance directory: files must not start and stop it under each other.
     fileParallelism: false,
     testTimeout: 120_000,

@@ -1,6 +1,6 @@
 import { isSluiceError } from '@sluice/core';
-import { type SluiceMiddleware, httpError } from '@sluice/express';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { type SluiceMiddleware, sluiceErrorHandler } from '@sluice/express';
+import express, { type Express, type Response } from 'express';
 
 export interface AppOptions {
   /** `sluice(poolOptions)`: mounted with `app.use()`, so every route has `req.mailer`. */
@@ -24,10 +24,9 @@ export function createApp({ mailer, from = 'Sluice Example <hello@example.com>',
   /** POST /signup { email, name } → 202 { messageId } once the SMTP server has accepted the welcome mail. */
   app.post('/signup', async (req, res) => {
     const { email, name } = req.body ?? {};
-    if (typeof email !== 'string' || email.length > 254 || !EMAIL.test(email))
-      return void res.status(400).json({ error: 'EINVALID', message: '"email" must be an address' });
+    if (typeof email !== 'string' || email.length > 254 || !EMAIL.test(email)) return invalid(res, '"email" must be an address');
     if (typeof name !== 'string' || !name.trim() || name.length > 100 || CONTROL.test(name)) {
-      return void res.status(400).json({ error: 'EINVALID', message: '"name" must be 1 to 100 characters' });
+      return invalid(res, '"name" must be 1 to 100 characters');
     }
     // No try/catch: in Express 5 a rejected promise reaches the error handler below by itself.
     const result = await req.mailer.sendMail({
@@ -44,7 +43,7 @@ export function createApp({ mailer, from = 'Sluice Example <hello@example.com>',
   app.post('/bulk', async (req, res) => {
     const count = req.body?.count ?? 1000;
     if (!Number.isInteger(count) || count < 1 || count > maxBulk) {
-      return void res.status(400).json({ error: 'EINVALID', message: `"count" must be an integer from 1 to ${maxBulk}` });
+      return invalid(res, `"count" must be an integer from 1 to ${maxBulk}`);
     }
     const started = Date.now();
     const sends = Array.from({ length: count }, (_, i) =>
@@ -65,18 +64,15 @@ export function createApp({ mailer, from = 'Sluice Example <hello@example.com>',
 
   app.get('/health', mailer.healthRoute());
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (isSluiceError(err)) {
-      const answer = httpError(err);
-      return void res.status(answer.status).set(answer.headers).json(answer.body);
-    }
-    // express.json() errors carry a 4xx status; anything else is ours.
-    const status = (err as { status?: number })?.status ?? 500;
-    if (status >= 500) console.error(err);
-    res.status(status).json(status < 500 ? { error: 'EINVALID', message: (err as Error).message } : { error: 'EINTERNAL', message: 'Internal error' });
-  });
+  // Every error in the shape of core's httpErrorFor ({ error: { code, kind, message, … } }), logged with its code.
+  app.use(sluiceErrorHandler());
 
   return app;
+}
+
+/** 400 in the same shape as every other error of the app. */
+function invalid(res: Response, message: string): void {
+  res.status(400).json({ error: { code: 'EINVALID', kind: 'input', message } });
 }
 
 function escapeHtml(text: string): string {

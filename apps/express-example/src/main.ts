@@ -1,7 +1,7 @@
 import { start } from './server.js';
 
 const running = await start();
-console.log(`Listening on ${running.url}, sending through ${running.smtp}`);
+console.log(`Listening on ${running.url} (pid ${process.pid}), sending through ${running.smtp}`);
 console.log(`Try: curl -X POST ${running.url}/signup -H 'Content-Type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { PoolOptions } from '@sluice/core';
 import { type SluiceMiddleware, sluice } from '@sluice/express';
 import { type MockServer, startMockServer } from '@sluice/mock-server';
+import { logSendFailures, smtpFromEnv } from 'example-env';
 import { createApp } from './app.js';
 
 export interface Running {
@@ -20,23 +21,18 @@ export interface Running {
 
 /**
  * Starts the app from environment variables: PORT (default 3000), MAIL_FROM, and either SMTP_HOST,
- * SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS for a real server, or the embedded mock server (MOCK_RTT ms, default 20).
+ * SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_TLS_CA, SMTP_TLS_INSECURE for a real server, or
+ * the embedded mock server (MOCK_RTT ms, default 20).
  */
 export async function start(env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   let mock: MockServer | null = null;
-  let options: PoolOptions;
-  if (env.SMTP_HOST) {
-    options = {
-      host: env.SMTP_HOST,
-      port: env.SMTP_PORT ? Number(env.SMTP_PORT) : undefined,
-      secure: env.SMTP_SECURE ? /^(true|1|yes)$/i.test(env.SMTP_SECURE) : undefined,
-      auth: env.SMTP_USER ? { user: env.SMTP_USER, pass: env.SMTP_PASS ?? '' } : undefined,
-    };
-  } else {
+  let options: PoolOptions | null = smtpFromEnv(env);
+  if (!options) {
     mock = await startMockServer({ rtt: Number(env.MOCK_RTT ?? 20), extensions: { starttls: false } });
     options = { host: mock.host, port: mock.port };
   }
   const mailer = sluice(options);
+  logSendFailures(mailer.pool);
   const app = createApp({ mailer, from: env.MAIL_FROM || undefined });
   const server = app.listen(Number(env.PORT ?? 3000));
   try {

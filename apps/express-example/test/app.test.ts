@@ -1,5 +1,5 @@
-import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { type SluiceMiddleware, sluice } from '@sluice/express';
+import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
@@ -60,14 +60,14 @@ describe('POST /signup', () => {
   it('answers 422 with the reply when the server refuses the address', async () => {
     const app = await setup({ faults: [{ command: 'RCPT', reply: '550 5.1.1 No such user' }] });
     const res = await request(app).post('/signup').send({ email: 'gone@example.com', name: 'Gone' }).expect(422);
-    expect(res.body).toMatchObject({ error: 'EENVELOPE', outcome: 'rejected', responseCode: 550, enhancedCode: '5.1.1' });
+    expect(res.body).toMatchObject({ error: { code: 'EENVELOPE', kind: 'refused', outcome: 'rejected', responseCode: 550, enhancedCode: '5.1.1' } });
   });
 
   it('answers 503 with Retry-After when the server is busy', async () => {
     const app = await setup({ faults: [{ command: 'MAIL', reply: '451 4.3.0 Busy' }] });
     const res = await request(app).post('/signup').send({ email: 'ada@example.com', name: 'Ada' }).expect(503);
     expect(res.headers['retry-after']).toBeDefined();
-    expect(res.body).toMatchObject({ error: 'EENVELOPE', outcome: 'failed', responseCode: 451 });
+    expect(res.body).toMatchObject({ error: { code: 'EENVELOPE', kind: 'transient', outcome: 'failed', responseCode: 451 } });
   });
 });
 

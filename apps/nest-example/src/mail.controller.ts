@@ -1,5 +1,5 @@
-import { BadRequestException, Body, Controller, HttpCode, HttpException, HttpStatus, Inject, Post } from '@nestjs/common';
-import { type Outcome, isSluiceError } from '@sluice/core';
+import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
+import { isSluiceError, type Outcome } from '@sluice/core';
 import { MailerService } from '@sluice/nestjs';
 
 const FROM = { name: 'Sluice Example', address: 'hello@example.com' };
@@ -22,20 +22,14 @@ export class MailController {
     const email = text(body.email, 'email', 254);
     const name = text(body.name, 'name', 100).replace(/[\r\n]/g, ' ');
     if (!EMAIL.test(email)) throw new BadRequestException('email is not an address');
-    try {
-      const result = await this.mailer.sendMail({
-        from: FROM,
-        to: { name, address: email },
-        subject: `Welcome, ${name}!`,
-        text: `Hello ${name},\n\nthanks for signing up.\n`,
-      });
-      return { messageId: result.messageId };
-    } catch (err) {
-      if (!isSluiceError(err)) throw err;
-      // A permanent refusal is the client's problem; anything else is ours (or the provider's).
-      const status = err.outcome === 'rejected' ? HttpStatus.UNPROCESSABLE_ENTITY : HttpStatus.SERVICE_UNAVAILABLE;
-      throw new HttpException({ statusCode: status, code: err.code, outcome: err.outcome, message: err.message }, status);
-    }
+    // A SluiceError goes to SluiceExceptionFilter (app.module.ts): 422 refused, 503 transient…
+    const result = await this.mailer.sendMail({
+      from: FROM,
+      to: { name, address: email },
+      subject: `Welcome, ${name}!`,
+      text: `Hello ${name},\n\nthanks for signing up.\n`,
+    });
+    return { messageId: result.messageId };
   }
 
   /** Sends `count` messages (default 1000) and reports how each ended. */

@@ -6,6 +6,8 @@ import { AppModule } from './app.module.js';
 const app = await NestFactory.create(AppModule);
 // SIGTERM/SIGINT run the shutdown hooks: SluiceModule waits for every queued message, then QUITs.
 app.enableShutdownHooks();
-const port = Number(process.env.PORT ?? 3000);
-await app.listen(port);
-Logger.log(`Listening on http://localhost:${port} (POST /signup, POST /bulk, GET /health)`, 'NestExample');
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => Logger.log(`${signal}: draining the mail pool, then exiting`, 'NestExample'));
+}
+await app.listen(Number(process.env.PORT ?? 3000));
+Logger.log(`Listening on ${await app.getUrl()} (pid ${process.pid}) (POST /signup, POST /bulk, GET /health)`, 'NestExample');

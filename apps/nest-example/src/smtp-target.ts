@@ -1,6 +1,7 @@
-import { Module, type OnApplicationShutdown } from '@nestjs/common';
-import type { SluiceModuleOptions } from '@sluice/nestjs';
+import { Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { type MockServer, startMockServer } from '@sluice/mock-server';
+import type { SluiceModuleOptions } from '@sluice/nestjs';
+import { smtpFromEnv } from 'example-env';
 
 /**
  * Where the app sends: a real SMTP server when SMTP_HOST is set, otherwise sluice's embedded mock
@@ -19,18 +20,11 @@ export class SmtpTarget implements OnApplicationShutdown {
   }
 }
 
+/** SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_TLS_CA, SMTP_TLS_INSECURE (see example-env), or the mock server. */
 export async function createSmtpTarget(env: NodeJS.ProcessEnv = process.env): Promise<SmtpTarget> {
-  if (env.SMTP_HOST) {
-    const secure = env.SMTP_SECURE === 'true' || env.SMTP_SECURE === '1';
-    const options: SluiceModuleOptions = {
-      host: env.SMTP_HOST,
-      port: Number(env.SMTP_PORT ?? (secure ? 465 : 587)),
-      secure,
-      verifyOnStart: 'warn',
-    };
-    if (env.SMTP_USER) options.auth = { user: env.SMTP_USER, pass: env.SMTP_PASS ?? '' };
-    return new SmtpTarget(options, null);
-  }
+  const logger = new Logger('SmtpTarget');
+  const options = smtpFromEnv(env, (line) => logger.warn(line));
+  if (options) return new SmtpTarget({ ...options, verifyOnStart: 'warn' }, null);
   const mock = await startMockServer({ rtt: Number(env.MOCK_RTT ?? 20), extensions: { starttls: false } });
   return new SmtpTarget({ host: mock.host, port: mock.port, verifyOnStart: 'warn' }, mock);
 }

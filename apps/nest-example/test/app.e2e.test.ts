@@ -58,7 +58,7 @@ describe('with the embedded mock server', () => {
     mock.setFaults([{ command: 'RCPT', recipient: 'nobody@example.com', reply: '550 5.1.1 No such user' }]);
     try {
       const res = await request(app.getHttpServer()).post('/signup').send({ email: 'nobody@example.com', name: 'Nobody' }).expect(422);
-      expect(res.body).toMatchObject({ outcome: 'rejected', code: 'EENVELOPE' });
+      expect(res.body).toMatchObject({ error: { outcome: 'rejected', code: 'EENVELOPE', kind: 'refused', responseCode: 550 } });
     } finally {
       mock.setFaults([]);
     }

@@ -1,4 +1,4 @@
-import { isSluiceError, type Outcome } from '@sluice/core';
+import { httpErrorFor, isSluiceError, type Outcome } from '@sluice/core';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { Transporter } from 'nodemailer';
 
@@ -83,16 +83,17 @@ export function createApp({
   return app;
 }
 
-/** Maps errors to HTTP answers: bad input 400, a refused message 422, the mail system unavailable 503, any other send failure 502. */
-const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
-  if (err instanceof HttpError) return void res.status(err.status).json({ error: err.message });
-  if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large') return void res.status(err.status ?? 400).json({ error: err.message });
-  if (isSluiceError(err)) {
-    const status = err.outcome === 'rejected' ? 422 : err.code === 'ECLOSED' || err.code === 'EQUEUEFULL' ? 503 : 502;
-    return void res.status(status).json({ error: err.message, code: err.code, outcome: err.outcome, responseCode: err.responseCode });
-  }
-  console.error(err);
-  res.status(500).json({ error: 'Internal error' });
+/**
+ * Maps errors to HTTP answers in the shape every example app uses, `{ error: { code, kind, message, … } }`:
+ * bad input 400 (EINVALID), and a SluiceError through core's httpErrorFor (refused 422, transient 503
+ * with retry-after, unknown 502, the app's own setup 500). Anything else is a 500 that shows nothing of it.
+ */
+const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const invalid = err instanceof HttpError || err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large';
+  if (invalid) return void res.status(err.status ?? 400).json({ error: { code: 'EINVALID', kind: 'input', message: err.message } });
+  const { status, headers, body } = httpErrorFor(err);
+  if (!isSluiceError(err)) console.error(`${req.method} ${req.path} -> ${status}`, err);
+  res.status(status).set(headers).json(body);
 };
 
 function escapeHtml(s: string): string {

@@ -1,7 +1,7 @@
 import { start } from './server.js';
 
 const running = await start();
-console.log(`Listening on ${running.url}, sending through ${running.description}`);
+console.log(`Listening on ${running.url} (pid ${process.pid}), sending through ${running.description}`);
 console.log(`  curl -X POST ${running.url}/signup -H 'content-type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'`);
 console.log(`  curl -X POST ${running.url}/bulk -H 'content-type: application/json' -d '{"count":1000}'`);
 

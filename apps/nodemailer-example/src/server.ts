@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { PoolOptions } from '@sluice/core';
 import { type MockServer, startMockServer } from '@sluice/mock-server';
-import { sluiceTransport } from '@sluice/nodemailer';
+import { type SluiceTransport, sluiceTransport } from '@sluice/nodemailer';
+import { logSendFailures, smtpFromEnv } from 'example-env';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { createApp } from './app.js';
 
@@ -19,18 +19,24 @@ export interface Running {
 
 type Env = Record<string, string | undefined>;
 
-/** SMTP_HOST (with SMTP_PORT, SMTP_USER, SMTP_PASS, SMTP_SECURE) or an embedded mock server (MOCK_RTT ms). */
+/** A nodemailer transporter on a sluice pool whose failed sends are logged with their code. */
+function transporterFor(options: Parameters<typeof sluiceTransport>[0]): Transporter {
+  const transporter = nodemailer.createTransport(sluiceTransport(options));
+  logSendFailures((transporter.transporter as unknown as SluiceTransport).pool);
+  return transporter;
+}
+
+/**
+ * SMTP_HOST (with SMTP_PORT, SMTP_USER, SMTP_PASS, SMTP_SECURE, SMTP_TLS_CA, SMTP_TLS_INSECURE) or an
+ * embedded mock server (MOCK_RTT ms).
+ */
 export async function createMailer(env: Env): Promise<{ transporter: Transporter; mock: MockServer | null; description: string }> {
-  if (env.SMTP_HOST) {
-    const secure = /^(1|true|yes)$/i.test(env.SMTP_SECURE ?? '');
-    const options: PoolOptions = { host: env.SMTP_HOST, port: Number(env.SMTP_PORT ?? (secure ? 465 : 587)), secure };
-    if (env.SMTP_USER) options.auth = { user: env.SMTP_USER, pass: env.SMTP_PASS ?? '' };
-    return { transporter: nodemailer.createTransport(sluiceTransport(options)), mock: null, description: `${options.host}:${options.port}` };
-  }
+  const options = smtpFromEnv(env);
+  if (options) return { transporter: transporterFor(options), mock: null, description: `${options.host}:${options.port}` };
   const rtt = Number(env.MOCK_RTT ?? 20);
   // A long-running demo keeps only the latest messages.
   const mock = await startMockServer({ rtt, inboxLimit: 1000 });
-  const transporter = nodemailer.createTransport(sluiceTransport({ host: mock.host, port: mock.port, tls: { ca: mock.ca } }));
+  const transporter = transporterFor({ host: mock.host, port: mock.port, tls: { ca: mock.ca } });
   return { transporter, mock, description: `embedded mock server ${mock.host}:${mock.port} (rtt ${rtt} ms)` };
 }
 

@@ -50,7 +50,7 @@ describe('POST /signup', () => {
     [{ email: 'ada@example.com\r\nRCPT TO:<x@example.com>', name: 'Ada' }, /email/],
   ])('refuses bad input with 400 (%o) and sends nothing', async (body, error) => {
     const res = await request(app()).post('/signup').send(body).expect(400);
-    expect(res.body.error).toMatch(error);
+    expect(res.body.error).toMatchObject({ code: 'EINVALID', kind: 'input', message: expect.stringMatching(error) });
     expect(server.connections).toHaveLength(0);
   });
 
@@ -61,14 +61,15 @@ describe('POST /signup', () => {
   it('answers 422 when the server refuses the address, with the SMTP code', async () => {
     server.setFaults([{ command: 'RCPT', recipient: 'ghost@example.com', reply: '550 5.1.1 No such user' }]);
     const res = await request(app()).post('/signup').send({ email: 'ghost@example.com', name: 'Ghost' }).expect(422);
-    expect(res.body).toMatchObject({ code: 'EENVELOPE', outcome: 'rejected', responseCode: 550 });
+    expect(res.body).toMatchObject({ error: { code: 'EENVELOPE', kind: 'refused', outcome: 'rejected', responseCode: 550 } });
     expect(server.inbox.messages).toHaveLength(0);
   });
 
-  it('answers 502 when the mail system fails transiently', async () => {
+  it('answers 503 with retry-after when the mail system fails transiently', async () => {
     server.setFaults([{ command: 'MAIL', reply: '451 4.3.0 Try again later' }]);
-    const res = await request(app()).post('/signup').send({ email: 'ada@example.com', name: 'Ada' }).expect(502);
-    expect(res.body).toMatchObject({ outcome: 'failed', responseCode: 451 });
+    const res = await request(app()).post('/signup').send({ email: 'ada@example.com', name: 'Ada' }).expect(503);
+    expect(res.headers['retry-after']).toBe('30');
+    expect(res.body).toMatchObject({ error: { kind: 'transient', outcome: 'failed', responseCode: 451 } });
   });
 });
 

@@ -25,6 +25,8 @@ export type AuthOptions = PasswordAuth | OAuth2Auth;
 /** Sends one command line and resolves with its reply. `secret` lines are never logged. */
 export type Exchange = (line: string, secret: boolean) => Promise<Reply>;
 
+export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];
+
 const PREFERENCE: AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5'];
 
 function isOAuth(auth: AuthOptions): auth is OAuth2Auth {
@@ -35,8 +37,9 @@ export function validateAuth(auth: AuthOptions, forced?: AuthMechanism): void {
   const bad = (msg: string) => new SluiceError(ErrorCodes.EOPTIONS, msg, { permanent: true });
   if (!auth || typeof auth.user !== 'string' || auth.user.length === 0) throw bad('auth.user must be a non-empty string');
   if (/[\r\n\0]/.test(auth.user)) throw bad('auth.user contains CR, LF or NUL');
-  if (!isOAuth(auth) && typeof (auth as PasswordAuth).pass !== 'string') throw bad('auth.pass must be a string (or give accessToken/getAccessToken for XOAUTH2)');
-  if (forced && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(forced)) throw bad(`Unknown authMethod ${forced}`);
+  if (!isOAuth(auth) && typeof (auth as PasswordAuth).pass !== 'string')
+    throw bad('auth.pass must be a string (or give accessToken/getAccessToken for XOAUTH2)');
+  if (forced && !AUTH_MECHANISMS.includes(forced)) throw bad(`Unknown authMethod ${forced}`);
   if (forced === 'XOAUTH2' && !isOAuth(auth)) throw bad('authMethod XOAUTH2 needs accessToken or getAccessToken');
 }
 
@@ -45,10 +48,16 @@ export function chooseMechanism(auth: AuthOptions, offered: string[], forced?: A
   if (forced) return forced;
   if (isOAuth(auth)) {
     if (offered.includes('XOAUTH2')) return 'XOAUTH2';
-    throw new SluiceError(ErrorCodes.EAUTH, `The server does not offer XOAUTH2 (it offers ${offered.join(', ') || 'no AUTH'})`, { command: 'AUTH', permanent: true });
+    throw new SluiceError(ErrorCodes.EAUTH, `The server does not offer XOAUTH2 (it offers ${offered.join(', ') || 'no AUTH'})`, {
+      command: 'AUTH',
+      permanent: true,
+    });
   }
   for (const m of PREFERENCE) if (offered.includes(m)) return m;
-  throw new SluiceError(ErrorCodes.EAUTH, `No supported AUTH mechanism offered (server offers ${offered.join(', ') || 'none'})`, { command: 'AUTH', permanent: true });
+  throw new SluiceError(ErrorCodes.EAUTH, `No supported AUTH mechanism offered (server offers ${offered.join(', ') || 'none'})`, {
+    command: 'AUTH',
+    permanent: true,
+  });
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');

@@ -37,6 +37,41 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 /** How a message ended. Exactly one per message. */
 export type Outcome = 'delivered' | 'rejected' | 'failed' | 'unknown';
 
+/**
+ * What kind of failure an error is, for code that maps errors to answers (HTTP, job queues):
+ * - `input`: the input was refused before the wire (invalid address or body, a message the server's
+ *   extensions cannot carry, an aborted send, a message that could not be composed);
+ * - `refused`: a 5xx verdict from the server on this message;
+ * - `transient`: a 4xx, a connection problem, a timeout, a closed pool, a full queue: try again later;
+ * - `unknown`: the message may have been delivered (EUNKNOWN): never resend it blindly;
+ * - `config`: the sender's own setup is wrong (invalid options, credentials or TLS refused for good).
+ */
+export type ErrorKind = 'input' | 'refused' | 'transient' | 'unknown' | 'config';
+
+/** The classification rules, in order; see ErrorKind. */
+export function kindOf(code: ErrorCode, permanent: boolean, responseCode: number | undefined): ErrorKind {
+  switch (code) {
+    case ErrorCodes.EOPTIONS:
+      return 'config';
+    case ErrorCodes.EUNKNOWN:
+      return 'unknown';
+    case ErrorCodes.ECAPABILITY:
+    case ErrorCodes.EABORT:
+      return 'input';
+    case ErrorCodes.ECLOSED:
+    case ErrorCodes.EQUEUEFULL:
+      return 'transient';
+    case ErrorCodes.EAUTH:
+    case ErrorCodes.ETLS:
+      if (permanent) return 'config';
+  }
+  if (responseCode !== undefined && responseCode >= 500) return 'refused';
+  if (responseCode !== undefined && responseCode >= 400) return 'transient';
+  // EENVELOPE/EMESSAGE without a reply: refused by sluice itself before the wire (or while composing).
+  if ((code === ErrorCodes.EENVELOPE || code === ErrorCodes.EMESSAGE) && permanent) return 'input';
+  return 'transient';
+}
+
 const kSluiceError = Symbol.for('sluice.error');
 
 export interface SluiceErrorOptions {
@@ -54,8 +89,10 @@ export interface SluiceErrorOptions {
  * (the brand is a `Symbol.for` symbol), as undici does it.
  */
 export class SluiceError extends Error {
-  override name = 'SluiceError';
+  declare name: string;
   readonly code: ErrorCode;
+  /** The classification of this failure (see ErrorKind). */
+  readonly kind: ErrorKind;
   /** The SMTP reply code (e.g. 550), when a reply caused the error. */
   readonly responseCode: number | undefined;
   /** The enhanced status code (e.g. '5.1.1', RFC 3463), when the server sent one. */
@@ -85,12 +122,13 @@ export class SluiceError extends Error {
     this.response = reply ? reply.lines.join('\n') : undefined;
     this.permanent = options.permanent ?? (reply ? reply.code >= 500 : false);
     this.outcome = options.outcome;
+    this.kind = kindOf(code, this.permanent, this.responseCode);
   }
 
   /** A copy with the same fields, for a second message ended by the same cause. */
   copy(): SluiceError {
     const err = new SluiceError(this.code, this.message, { cause: this.cause, command: this.command, permanent: this.permanent });
-    Object.assign(err, { responseCode: this.responseCode, enhancedCode: this.enhancedCode, response: this.response, name: this.name });
+    Object.assign(err, { responseCode: this.responseCode, enhancedCode: this.enhancedCode, response: this.response, kind: this.kind });
     // Keep the subclass (SmtpReplyError) so that `instanceof` answers the same for every copy.
     Object.setPrototypeOf(err, Object.getPrototypeOf(this));
     return err;
@@ -110,10 +148,24 @@ export class SluiceError extends Error {
 
 /** An error caused by an SMTP reply. */
 export class SmtpReplyError extends SluiceError {
-  override name = 'SmtpReplyError';
   constructor(code: ErrorCode, command: string, reply: Reply, message?: string) {
     super(code, message ?? `${command} failed: ${reply.lines.join(' ')}`, { reply, command });
   }
+}
+
+// The names live on the prototypes, not on each instance, and are set explicitly: a bundler that
+// renames classes (esbuild's `_SluiceError`) must not change what `util.inspect` and stacks print.
+for (const [cls, name] of [
+  [SluiceError, 'SluiceError'],
+  [SmtpReplyError, 'SmtpReplyError'],
+] as const) {
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(cls, 'name', { value: name, configurable: true });
+}
+
+/** The error of a send (or a verification) stopped by its AbortSignal. */
+export function abortError(signal: AbortSignal, message = 'The send was aborted before it reached the wire'): SluiceError {
+  return new SluiceError(ErrorCodes.EABORT, message, { cause: signal.reason, outcome: 'failed' });
 }
 
 export function isSluiceError(value: unknown): value is SluiceError {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { ErrorCodes, SluiceError } from './errors.js';
-import { BodyEncoder, has8bit } from './protocol/body.js';
+import { ErrorCodes, SluiceError, abortError } from './errors.js';
+import { BodyEncoder, encodeBody, has8bit } from './protocol/body.js';
 import { type DsnOptions, type Envelope, needsSmtpUtf8, validateEnvelope } from './protocol/commands.js';
 import type { Reply } from './protocol/reply.js';
 
@@ -56,7 +56,43 @@ export interface SendResult {
   timings: Timings;
 }
 
-/** A message ready for the wire: checked, with cached encodings. Internal. */
+/**
+ * A message's content in its wire forms, owned by the message: the encodings are made once, on first
+ * use, and shared by every attempt. Nothing outside this class writes to it.
+ */
+export class PreparedContent {
+  private data: Buffer[] | undefined;
+
+  constructor(
+    /** Whole content, or null for a stream. */
+    readonly body: Buffer | null,
+    /** A stream body (null for a Buffer body). It can be read once. */
+    readonly stream: AsyncIterable<Uint8Array> | null,
+    /** CRLF-normalised content, not stuffed: what BDAT sends (RFC 3030 §2) and what SIZE counts. */
+    private bdat: Buffer | undefined,
+  ) {}
+
+  /** DATA content, dot-stuffed, plus its terminator (RFC 5321 §4.5.2). */
+  dataChunks(): Buffer[] {
+    if (!this.data) {
+      const enc = new BodyEncoder(true);
+      const encoded = enc.encode(this.body!);
+      this.data = [encoded, enc.terminator()];
+    }
+    return this.data;
+  }
+
+  /** BDAT content: CRLF-normalised, not stuffed (RFC 3030 §2). */
+  bdatBody(): Buffer {
+    this.bdat ??= encodeBody(this.body!, false);
+    return this.bdat;
+  }
+}
+
+/** What a finished message still holds: nothing (its content is dropped as soon as it ends). */
+export const NO_CONTENT = new PreparedContent(null, null, undefined);
+
+/** A message ready for the wire: checked, its content prepared. Internal. */
 export interface PreparedMessage {
   from: string;
   /** The recipients of the next transaction. */
@@ -67,18 +103,12 @@ export interface PreparedMessage {
   /** true: has 8-bit bytes; false: 7-bit; null: unknown (a stream). */
   eightBit: boolean | null;
   smtpUtf8: boolean;
-  /** Whole content, or null for a stream. */
-  body: Buffer | null;
-  /** A stream body; null once consumed or for a Buffer body. */
-  stream: AsyncIterable<Uint8Array> | null;
-  /** True once a stream body started being read: it cannot be sent again. */
-  consumed: boolean;
-  dataChunks?: Buffer[];
-  bdatBody?: Buffer;
+  content: PreparedContent;
   messageId: string | undefined;
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
+/** A stream body: a Readable or any AsyncIterable of bytes. */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
   return typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 }
 
@@ -113,38 +143,64 @@ export function prepareMessage(message: Message): PreparedMessage {
   }
   // CRLF-normalised once, here: RFC 1870's SIZE counts the message as sent, with CRLF line ends, and
   // BDAT sends exactly these bytes. (Usually no copy: a body with CRLF ends comes back as is.)
-  const normalised = body ? new BodyEncoder(false).encode(body) : undefined;
+  const normalised = body ? encodeBody(body, false) : undefined;
   return {
     from: envelope.from,
     to: [...envelope.to],
     dsn: envelope.dsn,
     size: envelope.size ?? normalised?.length,
-    bdatBody: normalised,
     eightBit: body ? has8bit(body) : null,
     smtpUtf8: needsSmtpUtf8(envelope),
-    body,
-    stream,
-    consumed: false,
+    content: new PreparedContent(body, stream, normalised),
     messageId: message.messageId ?? (body ? findMessageId(body) : undefined),
   };
 }
 
-/** DATA content, dot-stuffed, plus its terminator; cached on the message. */
-export function dataChunks(msg: PreparedMessage): Buffer[] {
-  if (!msg.dataChunks) {
-    const enc = new BodyEncoder(true);
-    const encoded = enc.encode(msg.body!);
-    msg.dataChunks = [encoded, enc.terminator()];
-  }
-  return msg.dataChunks;
-}
-
-/** BDAT content: CRLF-normalised, not stuffed (RFC 3030 §2); cached on the message. */
-export function bdatBody(msg: PreparedMessage): Buffer {
-  msg.bdatBody ??= new BodyEncoder(false).encode(msg.body!);
-  return msg.bdatBody;
-}
-
 export function recipientResult(address: string, reply: Reply): RecipientResult {
   return { address, code: reply.code, enhancedCode: reply.enhanced, response: reply.lines.join('\n') };
+}
+
+/**
+ * Reads a stream into one Buffer; past `max` bytes, returns the bytes read so far followed by the rest
+ * of the stream (sent as a stream). An abort while reading stops it (EABORT): a Readable is destroyed
+ * at once, even while it waits for data.
+ */
+export async function readUpTo(stream: AsyncIterable<Uint8Array>, max: number, signal: AbortSignal | undefined): Promise<Buffer | AsyncIterable<Uint8Array>> {
+  const destroy = (stream as { destroy?: (error: Error) => void }).destroy;
+  const onAbort = () => (typeof destroy === 'function' ? destroy.call(stream, abortError(signal!)) : undefined);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const it = stream[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (signal?.aborted) {
+        await it.return?.();
+        throw abortError(signal);
+      }
+      head.push(r.value);
+      size += r.value.length;
+      if (size > max) return concat(head, it);
+    }
+  } catch (cause) {
+    if (cause instanceof SluiceError) throw cause;
+    throw new SluiceError(ErrorCodes.EMESSAGE, `The message body stream failed: ${(cause as Error)?.message ?? cause}`, {
+      cause,
+      permanent: true,
+      outcome: 'rejected',
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  return Buffer.concat(head, size);
+}
+
+async function* concat(head: Uint8Array[], it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    yield* head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  } finally {
+    await it.return?.(); // ends the source when the writer stops early
+  }
 }

@@ -1,14 +1,56 @@
+import net from 'node:net';
 import os from 'node:os';
 import type tls from 'node:tls';
-import { type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
-import type { ConnectionOptions, Logger } from './connection/connection.js';
+import { AUTH_MECHANISMS, type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
 import { ErrorCodes, SluiceError } from './errors.js';
+import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions } from './policies/retry.js';
-import type { RateLimitOptions } from './policies/rate-limit.js';
-import { type PresetName, preset } from './presets.js';
+import { PRESET_NAMES, type PresetName, preset } from './presets.js';
 import { validateClientName } from './protocol/commands.js';
 import { DEFAULT_REPLY_LIMITS, type ReplyParserLimits } from './protocol/reply.js';
+
+/** Where sluice logs. Every method is optional; credentials are never passed to it. */
+export interface Logger {
+  debug?(message: string, meta?: Record<string, unknown>): void;
+  info?(message: string, meta?: Record<string, unknown>): void;
+  warn?(message: string, meta?: Record<string, unknown>): void;
+  error?(message: string, meta?: Record<string, unknown>): void;
+}
+
+/** What one connection needs: the resolved options that concern a socket and its SMTP session. */
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  /** Implicit TLS from the first byte (port 465, RFC 8314). */
+  secure: boolean;
+  /** Passed to `tls.connect` (ca, servername, rejectUnauthorized, minVersion, …). */
+  tls: tls.ConnectionOptions;
+  /** Fail unless the connection is encrypted before MAIL/AUTH. */
+  requireTLS: boolean;
+  /** Never use STARTTLS, even when offered. */
+  ignoreTLS: boolean;
+  /** The client name sent in EHLO/HELO. */
+  name: string;
+  auth: AuthOptions | undefined;
+  authMethod: AuthMechanism | undefined;
+  /** Allow credentials over an unencrypted connection. Default false. */
+  allowInsecureAuth: boolean;
+  /** Use PIPELINING when offered. */
+  pipelining: boolean;
+  /** Use CHUNKING (BDAT) when offered. */
+  chunking: boolean;
+  /** BDAT transactions in flight on one connection (opt-in > 1; RFC 3030 does not promise it works). */
+  chunkingWindow: number;
+  /** Size of BDAT chunks for stream bodies. */
+  chunkSize: number;
+  /** Transactions per connection before it retires. */
+  maxMessages: number;
+  timeouts: Timeouts;
+  replyLimits: ReplyParserLimits;
+  logger: Logger | undefined;
+  localAddress?: string;
+}
 
 export interface PoolOptions {
   /** A provider preset: fills host, port and the provider's published limits. */
@@ -65,6 +107,7 @@ export interface PoolOptions {
   logger?: Logger;
 }
 
+/** The pool's options after defaults: `pool.options`. Read defaults from here rather than re-deriving them. */
 export interface ResolvedOptions {
   connection: ConnectionOptions;
   maxConnections: number;
@@ -78,7 +121,8 @@ export interface ResolvedOptions {
   logger: Logger | undefined;
 }
 
-const KNOWN = new Set<string>([
+/** Every option createPool() takes. Anything else is an error, not ignored. */
+export const OPTION_NAMES = [
   'preset',
   'region',
   'host',
@@ -106,43 +150,141 @@ const KNOWN = new Set<string>([
   'concurrencyProbeInterval',
   'replyLimits',
   'logger',
-]);
+] as const satisfies ReadonlyArray<keyof PoolOptions>;
+
+const KNOWN = new Set<string>(OPTION_NAMES);
 
 function bad(message: string): SluiceError {
   return new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true });
 }
 
+const show = (value: unknown) => (typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value)));
+const list = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
 function positiveInt(value: unknown, name: string): number {
-  if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw bad(`${name} must be a positive integer`);
+  if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw bad(`${name} must be a positive integer (got ${show(value)})`);
   return value;
 }
 
-/** Checks options (unknown keys are an error, not ignored) and fills defaults. */
+function nonNegative(value: unknown, name: string, integer = false): number {
+  const okNumber = typeof value === 'number' && Number.isFinite(value) && value >= 0 && (!integer || Number.isInteger(value));
+  if (!okNumber) throw bad(`${name} must be a non-negative ${integer ? 'integer' : 'number'} (got ${show(value)})`);
+  return value as number;
+}
+
+function boolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw bad(`${name} must be true or false (got ${show(value)})`);
+}
+
+/** A plain object whose keys are all in `keys`. */
+function record(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`${name} must be an object with ${list(keys)} (got ${show(value)})`);
+  for (const key of Object.keys(value)) if (!keys.includes(key)) throw bad(`Unknown option ${name}.${key}: ${name} takes ${list(keys)}`);
+  return value as Record<string, unknown>;
+}
+
+function checkPreset(input: PoolOptions): void {
+  if (input.preset !== undefined && !PRESET_NAMES.includes(input.preset)) {
+    throw bad(`Unknown preset ${show(input.preset)}: preset must be one of ${list(PRESET_NAMES)}`);
+  }
+  if (input.region !== undefined && typeof input.region !== 'string')
+    throw bad(`region must be an AWS region name such as "eu-west-1" (got ${show(input.region)})`);
+}
+
+function checkRateLimit(value: unknown): RateLimitOptions {
+  const r = record(value, 'rateLimit', ['messages', 'per', 'burst']);
+  const { messages, per, burst } = r;
+  if (!(typeof messages === 'number' && Number.isFinite(messages) && messages > 0))
+    throw bad(`rateLimit.messages must be a positive number (got ${show(messages)})`);
+  const units = Object.keys(RATE_UNITS);
+  const perOk = typeof per === 'number' ? Number.isFinite(per) && per > 0 : units.includes(per as string);
+  if (!perOk) throw bad(`rateLimit.per must be a positive number of ms or one of ${list(units)} (got ${show(per)})`);
+  if (burst !== undefined) positiveInt(burst, 'rateLimit.burst');
+  return r as unknown as RateLimitOptions;
+}
+
+function checkRetry(value: unknown): RetryOptions {
+  if (value === false) return { ...DEFAULT_RETRY, retries: 0 };
+  const r = stripUndefined(record(value, 'retry', Object.keys(DEFAULT_RETRY)));
+  const retry = { ...DEFAULT_RETRY, ...r } as RetryOptions;
+  nonNegative(retry.retries, 'retry.retries', true);
+  nonNegative(retry.minDelay, 'retry.minDelay');
+  nonNegative(retry.maxDelay, 'retry.maxDelay');
+  if (retry.maxDelay < retry.minDelay) throw bad(`retry.maxDelay (${retry.maxDelay}) must be at least retry.minDelay (${retry.minDelay})`);
+  if (!(typeof retry.factor === 'number' && Number.isFinite(retry.factor) && retry.factor >= 1))
+    throw bad(`retry.factor must be a number >= 1 (got ${show(retry.factor)})`);
+  if (!(typeof retry.jitter === 'number' && retry.jitter >= 0 && retry.jitter <= 1))
+    throw bad(`retry.jitter must be a number from 0 to 1 (got ${show(retry.jitter)})`);
+  return retry;
+}
+
+function checkChunking(value: unknown): { enabled: boolean; window: number; chunkSize: number } {
+  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? true, window: 1, chunkSize: 65536 };
+  if (typeof value !== 'object' || value === null) throw bad(`chunking must be true, false or { window, chunkSize } (got ${show(value)})`);
+  const c = record(value, 'chunking', ['window', 'chunkSize']);
+  return { enabled: true, window: positiveInt(c.window ?? 1, 'chunking.window'), chunkSize: positiveInt(c.chunkSize ?? 65536, 'chunking.chunkSize') };
+}
+
+function checkLogger(value: unknown): void {
+  if (value === undefined) return;
+  const levels = ['debug', 'info', 'warn', 'error'];
+  if (typeof value !== 'object' || value === null) throw bad(`logger must be an object with optional ${list(levels)} methods (got ${show(value)})`);
+  for (const level of levels) {
+    const fn = (value as Record<string, unknown>)[level];
+    if (fn !== undefined && typeof fn !== 'function') throw bad(`logger.${level} must be a function (got ${show(fn)})`);
+  }
+}
+
+function checkEndpoint(o: PoolOptions): void {
+  if (!o.host || typeof o.host !== 'string' || /[\s\0]/.test(o.host))
+    throw bad(`host is required (or a preset): a host name or address without spaces (got ${show(o.host)})`);
+  if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null || Array.isArray(o.tls)))
+    throw bad(`tls must be an object of tls.connect options (got ${show(o.tls)})`);
+  if (o.localAddress !== undefined && !(typeof o.localAddress === 'string' && net.isIP(o.localAddress))) {
+    throw bad(`localAddress must be an IP address of this host (got ${show(o.localAddress)})`);
+  }
+  if (o.name !== undefined && typeof o.name !== 'string') throw bad(`name must be a host name for EHLO (got ${show(o.name)})`);
+  if (o.authMethod !== undefined && !AUTH_MECHANISMS.includes(o.authMethod))
+    throw bad(`Unknown authMethod ${show(o.authMethod)}: authMethod must be one of ${list(AUTH_MECHANISMS)}`);
+  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const) boolean(o[key], key);
+}
+
+/** Checks options (unknown keys are an error, not ignored) and fills defaults. Every error is EOPTIONS and names the option. */
 export function resolveOptions(input: PoolOptions): ResolvedOptions {
   if (!input || typeof input !== 'object') throw bad('createPool() needs an options object');
   for (const key of Object.keys(input)) if (!KNOWN.has(key)) throw bad(`Unknown option ${JSON.stringify(key)}`);
+  checkPreset(input);
   const base = input.preset ? preset(input.preset, { region: input.region }).options : {};
   const o: PoolOptions = { ...base, ...stripUndefined(input) };
-  if (!o.host || typeof o.host !== 'string') throw bad('host is required (or a preset)');
+  checkEndpoint(o);
+  const host = o.host as string;
   const secure = o.secure ?? o.port === 465;
   const port = o.port ?? (secure ? 465 : 587);
-  if (!(Number.isInteger(port) && port > 0 && port < 65536)) throw bad('port must be an integer from 1 to 65535');
+  if (!(Number.isInteger(port) && port > 0 && port < 65536)) throw bad(`port must be an integer from 1 to 65535 (got ${show(port)})`);
   const name = o.name ?? os.hostname() ?? 'localhost';
   validateClientName(name);
-  if (o.auth) validateAuth(o.auth, o.authMethod);
-  const chunking = o.chunking ?? true;
-  const window = typeof chunking === 'object' ? (chunking.window ?? 1) : 1;
-  const chunkSize = typeof chunking === 'object' ? (chunking.chunkSize ?? 65536) : 65536;
-  positiveInt(window, 'chunking.window');
-  positiveInt(chunkSize, 'chunking.chunkSize');
-  const timeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(o.timeouts ?? {}) };
+  if (o.auth !== undefined) {
+    if (typeof o.auth !== 'object' || o.auth === null)
+      throw bad(`auth must be { user, pass } or { user, accessToken?, getAccessToken? } (got ${show(typeof o.auth)})`);
+    validateAuth(o.auth, o.authMethod);
+  }
+  const chunking = checkChunking(o.chunking);
+  const timeouts = {
+    ...DEFAULT_TIMEOUTS,
+    ...stripUndefined(o.timeouts === undefined ? {} : record(o.timeouts, 'timeouts', Object.keys(DEFAULT_TIMEOUTS))),
+  } as Timeouts;
   for (const [k, v] of Object.entries(timeouts)) positiveInt(v, `timeouts.${k}`);
-  const retry = o.retry === false ? { ...DEFAULT_RETRY, retries: 0 } : { ...DEFAULT_RETRY, ...stripUndefined(o.retry ?? {}) };
-  if (!(Number.isInteger(retry.retries) && retry.retries >= 0)) throw bad('retry.retries must be a non-negative integer');
-  const maxMessages = positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection');
+  const replyLimits = {
+    ...DEFAULT_REPLY_LIMITS,
+    ...stripUndefined(o.replyLimits === undefined ? {} : record(o.replyLimits, 'replyLimits', Object.keys(DEFAULT_REPLY_LIMITS))),
+  } as ReplyParserLimits;
+  for (const [k, v] of Object.entries(replyLimits)) positiveInt(v, `replyLimits.${k}`);
+  const retry = o.retry === undefined ? { ...DEFAULT_RETRY } : checkRetry(o.retry);
+  const rateLimit = o.rateLimit === undefined ? undefined : checkRateLimit(o.rateLimit);
+  checkLogger(o.logger);
   return {
     connection: {
-      host: o.host,
+      host,
       port,
       secure,
       tls: o.tls ?? {},
@@ -153,12 +295,12 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
       authMethod: o.authMethod,
       allowInsecureAuth: o.allowInsecureAuth ?? false,
       pipelining: o.pipelining ?? true,
-      chunking: chunking !== false,
-      chunkingWindow: window,
-      chunkSize,
-      maxMessages,
+      chunking: chunking.enabled,
+      chunkingWindow: chunking.window,
+      chunkSize: chunking.chunkSize,
+      maxMessages: positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection'),
       timeouts,
-      replyLimits: { ...DEFAULT_REPLY_LIMITS, ...stripUndefined(o.replyLimits ?? {}) },
+      replyLimits,
       logger: o.logger,
       localAddress: o.localAddress,
     },
@@ -166,10 +308,10 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     maxRecipientsPerTransaction: positiveInt(o.maxRecipientsPerTransaction ?? 100, 'maxRecipientsPerTransaction'),
     retry,
     retryUnknown: o.retryUnknown ?? false,
-    rateLimit: o.rateLimit,
+    rateLimit,
     highWaterMark: positiveInt(o.highWaterMark ?? 1000, 'highWaterMark'),
     maxQueued: o.maxQueued === undefined ? Number.POSITIVE_INFINITY : positiveInt(o.maxQueued, 'maxQueued'),
-    concurrencyProbeInterval: o.concurrencyProbeInterval ?? 30_000,
+    concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 30_000, 'concurrencyProbeInterval (ms)', true),
     logger: o.logger,
   };
 }

@@ -1,10 +1,15 @@
+import { ErrorCodes, SluiceError } from './errors.js';
 import type { PoolOptions } from './options.js';
 
 /**
  * Providers' published endpoints and limits (see the table in the repository's docs/protocol notes).
  * A preset only fills defaults: anything you pass yourself wins.
  */
-export type PresetName = 'socketlabs' | 'ses' | 'microsoft365' | 'google-workspace-relay' | 'sendgrid' | 'mailgun' | 'postmark';
+export const PRESET_NAMES = ['socketlabs', 'ses', 'microsoft365', 'google-workspace-relay', 'sendgrid', 'mailgun', 'postmark'] as const;
+
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+const bad = (message: string) => new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true });
 
 export interface PresetInfo {
   options: Partial<PoolOptions>;
@@ -22,10 +27,11 @@ export function preset(name: PresetName, extra: { region?: string } = {}): Prese
       };
     case 'ses': {
       const region = extra.region ?? 'us-east-1';
-      if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new RangeError(`Invalid AWS region ${JSON.stringify(region)}`);
+      if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw bad(`Invalid AWS region ${JSON.stringify(region)}: region must look like "us-east-1"`);
       return {
         options: { host: `email-smtp.${region}.amazonaws.com`, port: 587, requireTLS: true, maxConnections: 20, maxMessagesPerConnection: 100 },
-        notes: 'Amazon SES: no PIPELINING and no CHUNKING offered (lock-step), TLS required; the send rate is per account ("454 Throttling failure"): set rateLimit to your quota.',
+        notes:
+          'Amazon SES: no PIPELINING and no CHUNKING offered (lock-step), TLS required; the send rate is per account ("454 Throttling failure"): set rateLimit to your quota.',
       };
     }
     case 'microsoft365':
@@ -54,6 +60,6 @@ export function preset(name: PresetName, extra: { region?: string } = {}): Prese
         notes: 'Postmark: STARTTLS on 587 (also 25 and 2525).',
       };
     default:
-      throw new RangeError(`Unknown preset ${JSON.stringify(name)}`);
+      throw bad(`Unknown preset ${JSON.stringify(name)}: preset must be one of ${PRESET_NAMES.join(', ')}`);
   }
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
-import { SluiceError } from '../src/index.js';
+import { SluiceError, createPool, emptyStats } from '../src/index.js';
 import { message, outcomes, pool, server } from './helpers.js';
 
 describe('the pool', () => {
@@ -146,6 +147,65 @@ describe('the pool', () => {
   it('verify() stops at its AbortSignal when the server never greets', async () => {
     const s = await server({ faults: [{ command: 'CONNECT', action: 'stall' }] });
     await expect(pool(s).verify({ signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ code: 'EABORT' });
+  });
+
+  it('verify({ timeout }) rejects with ETIMEDOUT and cuts the connection when the server never greets', async () => {
+    // A TCP peer that accepts and never speaks: it sees the client's socket close.
+    const closed: Array<Promise<unknown>> = [];
+    const silent = net.createServer((socket) => {
+      closed.push(once(socket, 'close'));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const p = createPool({ host: '127.0.0.1', port, name: 'client.sluice.test' });
+      const err = (await p.verify({ timeout: 100 }).catch((e) => e)) as SluiceError;
+      expect(err).toMatchObject({ code: 'ETIMEDOUT', kind: 'transient', command: 'VERIFY' });
+      expect(closed).toHaveLength(1);
+      await closed[0];
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('verify({ timeout }) resolves as usual when the server answers in time', async () => {
+    const s = await server();
+    const v = await pool(s).verify({ timeout: 5000 });
+    expect(v.capabilities.pipelining).toBe(true);
+    await expect(pool(s).verify({ timeout: -5 })).rejects.toMatchObject({ code: 'EOPTIONS' });
+  });
+
+  it.each([
+    ['BDAT', true],
+    ['pipelined DATA', false],
+  ])(
+    '%s: messages the server cannot take settle at once while others are handed out (re-entrant scheduling), in order, nothing lost',
+    async (_mode, chunking) => {
+      const s = await server({ extensions: { smtpUtf8: false, chunking } });
+      const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 1000 });
+      const sends = Array.from({ length: 60 }, (_, i) =>
+        p.send(message(i, i % 3 === 0 ? { to: [`josé${i}@example.com`] } : {})).then(
+          () => 'delivered',
+          (e) => e.code,
+        ),
+      );
+      const results = await Promise.all(sends);
+      expect(results).toEqual(Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 'ECAPABILITY' : 'delivered')));
+      expect(s.inbox.messages.map((m) => m.to[0])).toEqual(
+        Array.from({ length: 60 }, (_, i) => i)
+          .filter((i) => i % 3 !== 0)
+          .map((i) => `rcpt${i}@example.com`),
+      );
+      expect(s.connections).toHaveLength(1);
+      expect(p.stats).toMatchObject({ delivered: 40, rejected: 20, queued: 0, inFlight: 0 });
+    },
+  );
+
+  it('emptyStats() is the stats of a pool that has done nothing yet', () => {
+    const p = createPool({ host: 'smtp.example.com', maxConnections: 7 });
+    expect(emptyStats(7)).toEqual(p.stats);
+    expect(Object.values(emptyStats()).every((v) => v === 0)).toBe(true);
   });
 
   it('reports stats and events', async () => {

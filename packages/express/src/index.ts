@@ -247,3 +247,6 @@ function validate(body: unknown, from: string | undefined, maxRecipients: number
   if (input.text === undefined && input.html === undefined) return '"text" or "html" is required';
   return { ...input, from: from ?? input.from } as SendRouteInput;
 }
+
+export { sluiceErrorHandler } from './error-handler.js';
+export type { ErrorLogEntry, SluiceErrorHandlerOptions } from './error-handler.js';

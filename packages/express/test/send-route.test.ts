@@ -1,5 +1,6 @@
 import { ErrorCodes, SluiceError } from '@sluice/core';
 import express from 'express';
+import { simpleParser } from 'mailparser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { httpError, type SendRouteOptions, type SluiceMiddleware } from '../src/index.js';
@@ -27,11 +28,11 @@ describe('sendRoute(): delivered', () => {
     const [received] = await s.inbox.waitFor(1);
     expect(received.from).toBe('app@example.com');
     expect(received.to).toEqual(['alice@example.com']);
-    const raw = received.raw!.toString();
-    expect(raw).toContain('Subject: Hello');
-    expect(raw).toContain('Hi Alice');
-    expect(raw).toContain('<p>Hi Alice</p>');
-    expect(raw).toContain(`Message-ID: ${res.body.messageId}`);
+    const parsed = await simpleParser(received.raw!);
+    expect(parsed.subject).toBe('Hello');
+    expect(parsed.text?.trim()).toBe('Hi Alice');
+    expect(parsed.html).toBe('<p>Hi Alice</p>');
+    expect(`<${parsed.messageId?.replace(/^<|>$/g, '')}>`).toBe(res.body.messageId);
   });
 
   it('works behind express.json() too, with cc, bcc and several recipients', async () => {
@@ -42,7 +43,14 @@ describe('sendRoute(): delivered', () => {
       .expect(202);
     const [received] = await s.inbox.waitFor(1);
     expect(received.to.sort()).toEqual(['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com']);
-    expect(received.raw!.toString()).not.toContain('d@example.com');
+    // Bcc travels in the envelope only: no header names it (RFC 5322 §3.6.3). Parsed, not grepped:
+    // a random Message-ID may well end in "d@example.com".
+    const parsed = await simpleParser(received.raw!);
+    expect(parsed.headers.has('bcc')).toBe(false);
+    const headerAddresses = [parsed.to, parsed.cc, parsed.replyTo]
+      .flatMap((field) => (Array.isArray(field) ? field : field ? [field] : []))
+      .flatMap((field) => field.value.map((a) => a.address));
+    expect(headerAddresses.sort()).toEqual(['a@example.com', 'b@example.com', 'c@example.com', 'r@example.com']);
   });
 
   it('answers 202 with the refused recipients when some were accepted', async () => {
@@ -62,7 +70,7 @@ describe('sendRoute(): delivered', () => {
     await request(a).post('/mail').send({ to: 'x@example.com', text: 'body' }).expect(202);
     const [received] = await s.inbox.waitFor(1);
     expect(received.from).toBe('noreply@example.com');
-    expect(received.raw!.toString()).toContain('-- sent by sluice');
+    expect((await simpleParser(received.raw!)).text?.trim()).toBe('body\n-- sent by sluice');
     const res = await request(a).post('/mail').send({ from: 'ceo@example.com', to: 'x@example.com', text: 'body' }).expect(400);
     expect(res.body).toMatchObject({ error: 'EINVALID', message: '"from" is set by the server' });
   });

@@ -7,8 +7,9 @@ import type { AuthMechanism, Config } from './config.js';
  */
 export type SaslStep =
   | { kind: 'challenge'; challenge: string; next: (response: string) => SaslStep }
-  /** Credentials checked: `user` null means they were wrong. */
-  | { kind: 'done'; user: string | null; claimed: string | null }
+  /** Credentials checked: `user` null means they were wrong. `secret` is the password or token given
+   * (only a broken server would ever show it: echoCredentialsOnFailure). */
+  | { kind: 'done'; user: string | null; claimed: string | null; secret: string | null }
   /** The response was not valid base64 or not shaped as the mechanism requires. */
   | { kind: 'malformed' };
 
@@ -40,7 +41,7 @@ export function startSasl(mechanism: AuthMechanism, initial: string | undefined,
         next: (r) => {
           const password = decode(r);
           if (password === null) return malformed;
-          return { kind: 'done', user: cfg.users.get(username) === password ? username : null, claimed: username };
+          return { kind: 'done', user: cfg.users.get(username) === password ? username : null, claimed: username, secret: password };
         },
       });
       const withUser = (r: string): SaslStep => {
@@ -65,7 +66,7 @@ export function startSasl(mechanism: AuthMechanism, initial: string | undefined,
           const digest = text.slice(space + 1).toLowerCase();
           const password = cfg.users.get(username);
           const ok = password !== undefined && createHmac('md5', password).update(challenge).digest('hex') === digest;
-          return { kind: 'done', user: ok ? username : null, claimed: username };
+          return { kind: 'done', user: ok ? username : null, claimed: username, secret: digest };
         },
       };
     }
@@ -83,7 +84,7 @@ function plain(response: string, cfg: Config): SaslStep {
   const [authzid, username, password] = parts;
   // We do not let anyone act for someone else.
   const ok = cfg.users.get(username) === password && (authzid === '' || authzid === username);
-  return { kind: 'done', user: ok ? username : null, claimed: username };
+  return { kind: 'done', user: ok ? username : null, claimed: username, secret: password };
 }
 
 /** Google's XOAUTH2: base64("user=" U ^A "auth=Bearer " T ^A ^A). */
@@ -93,9 +94,9 @@ function xoauth2(response: string, cfg: Config): SaslStep {
   const m = /^user=([^\x01]*)\x01auth=Bearer ([^\x01]+)\x01\x01$/.exec(text);
   if (!m) return malformed;
   const [, username, token] = m;
-  if (cfg.tokens.get(username)?.has(token)) return { kind: 'done', user: username, claimed: username };
+  if (cfg.tokens.get(username)?.has(token)) return { kind: 'done', user: username, claimed: username, secret: token };
   // Google answers a bad token with a 334 carrying a JSON error; the client sends an empty line and
   // only then gets the 535.
   const error = encode(JSON.stringify({ status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' }));
-  return { kind: 'challenge', challenge: error, next: () => ({ kind: 'done', user: null, claimed: username }) };
+  return { kind: 'challenge', challenge: error, next: () => ({ kind: 'done', user: null, claimed: username, secret: token }) };
 }

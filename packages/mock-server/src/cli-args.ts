@@ -1,16 +1,16 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { MockServerError } from './errors.js';
 import { PROFILE_NAMES } from './profiles.js';
 import { startMockServer } from './server.js';
 import type { MockServer, MockServerOptions, ProfileName } from './types.js';
-import { MockServerError } from './errors.js';
 
 export const USAGE = `Usage: sluice-mock-server [options]
 
 A mock SMTP server for tests and benchmarks.
 
 Options:
-  -p, --port <n>            port to listen on (default 2525; 0 for any free port)
+  -p, --port <n>            port to listen on (default 1025, as MailHog and Mailpit; 0 for any free port)
       --host <address>      address to listen on (default 127.0.0.1)
       --hostname <name>     name in the greeting (default mock.sluice.test)
       --profile <name>      ${PROFILE_NAMES.join(' | ')}
@@ -110,7 +110,7 @@ export function parseCli(argv: string[]): CliConfig | 'help' {
   const tokens = pairs('token', values.token);
 
   const options: MockServerOptions = {
-    port: integer('port', values.port) ?? 2525,
+    port: integer('port', values.port) ?? 1025,
     host: values.host,
     hostname: values.hostname,
     profile: values.profile as ProfileName | undefined,

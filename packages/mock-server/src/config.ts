@@ -1,7 +1,7 @@
-import { PROFILES } from './profiles.js';
-import { buildReplies, formatReply, type Replies } from './replies.js';
-import type { Extensions, MockServerOptions, ReceivedMessage } from './types.js';
 import { MockServerError } from './errors.js';
+import { PROFILES } from './profiles.js';
+import { buildReplies, formatReply, parseReply, type Replies } from './replies.js';
+import type { Extensions, MockServerOptions, ReceivedMessage } from './types.js';
 
 export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
 export const ALL_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];
@@ -45,6 +45,11 @@ export interface Config {
   maxBadCommands: number;
   maxConnectionsPerUser: number;
   inboxLimit: number;
+  forbidPipeliningAfterData: boolean;
+  answerFirstOnly: boolean;
+  echoCredentialsOnFailure: boolean;
+  /** null when strict BDAT mode is off. */
+  strictBdat: { refuse: ReadonlySet<number>; reply: string } | null;
   onMessage: ((message: ReceivedMessage) => void) | undefined;
   replies: Replies;
   /** Complete EHLO replies on a clear and on a TLS connection (they differ in STARTTLS and, with
@@ -62,6 +67,36 @@ function num(name: string, value: unknown, fallback: number, min = 0): number {
     throw new MockServerError('EMOCKOPTIONS', `mock-server option ${name} must be a number >= ${min}, got ${String(value)}`);
   }
   return value;
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new MockServerError('EMOCKOPTIONS', `mock-server option ${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+/** A refusal reply given as an option: parsed (so a typo fails at start) and an error code. */
+function limitReply(name: string, reply: unknown, enhanced: boolean): string {
+  if (typeof reply !== 'string') throw new MockServerError('EMOCKOPTIONS', `mock-server option ${name} must be a reply string, got ${String(reply)}`);
+  const parsed = parseReply(reply, enhanced);
+  if (parsed.code < 400) throw new MockServerError('EMOCKOPTIONS', `mock-server option ${name} must be a 4xx or 5xx reply, got ${JSON.stringify(reply)}`);
+  return parsed.line;
+}
+
+function resolveStrictBdat(value: MockServerOptions['strictBdat'], enhanced: boolean): Config['strictBdat'] {
+  if (value === undefined || value === false) return null;
+  if (value !== true && (typeof value !== 'object' || value === null)) {
+    throw new MockServerError('EMOCKOPTIONS', `mock-server option strictBdat must be a boolean or an object, got ${String(value)}`);
+  }
+  const options = value === true ? {} : value;
+  const list = options.refuse === undefined ? [] : Array.isArray(options.refuse) ? options.refuse : [options.refuse];
+  for (const n of list) {
+    if (!Number.isInteger(n) || n < 1) throw new MockServerError('EMOCKOPTIONS', `strictBdat.refuse must hold transaction numbers >= 1, got ${String(n)}`);
+  }
+  return {
+    refuse: new Set(list),
+    reply: limitReply('strictBdat.reply', options.reply ?? '554 5.6.0 Error: BDAT refused (strict mode)', enhanced),
+  };
 }
 
 /** Profile first, then the explicit options (extensions merged key by key). */
@@ -110,8 +145,10 @@ export function resolveConfig(options: MockServerOptions): Config {
   };
 
   const requireTLS = o.requireTLS ?? false;
-  const connectionLimitReply = o.connectionLimitReply ?? '421 4.4.5 Too many connections';
-  const replies = buildReplies(hostname, ext.enhancedStatusCodes, connectionLimitReply);
+  const replies = buildReplies(hostname, ext.enhancedStatusCodes, {
+    connectionLimit: limitReply('connectionLimitReply', o.connectionLimitReply ?? '421 4.4.5 Too many connections', ext.enhancedStatusCodes),
+    tooManyRecipients: limitReply('tooManyRecipientsReply', o.tooManyRecipientsReply ?? '452 4.5.3 Error: too many recipients', ext.enhancedStatusCodes),
+  });
 
   const maxLineLength = num('maxLineLength', o.maxLineLength, 4096, 8);
 
@@ -137,6 +174,10 @@ export function resolveConfig(options: MockServerOptions): Config {
     maxBadCommands: num('maxBadCommands', o.maxBadCommands, 10),
     maxConnectionsPerUser: num('maxConnectionsPerUser', o.maxConnectionsPerUser, Number.POSITIVE_INFINITY, 1),
     inboxLimit: num('inboxLimit', o.inboxLimit, Number.POSITIVE_INFINITY),
+    forbidPipeliningAfterData: flag('forbidPipeliningAfterData', o.forbidPipeliningAfterData),
+    answerFirstOnly: flag('answerFirstOnly', o.answerFirstOnly),
+    echoCredentialsOnFailure: flag('echoCredentialsOnFailure', o.echoCredentialsOnFailure),
+    strictBdat: resolveStrictBdat(o.strictBdat, ext.enhancedStatusCodes),
     onMessage: o.onMessage,
     replies,
     ehloClear: buildEhlo(hostname, ext, requireTLS, false),

@@ -1,6 +1,6 @@
+import { MockServerError } from './errors.js';
 import { parseReply } from './replies.js';
 import type { FaultAction, FaultCommand, FaultRule } from './types.js';
-import { MockServerError } from './errors.js';
 
 const COMMANDS: ReadonlySet<FaultCommand> = new Set<FaultCommand>([
   'CONNECT',
@@ -18,7 +18,7 @@ const COMMANDS: ReadonlySet<FaultCommand> = new Set<FaultCommand>([
   'NOOP',
   'QUIT',
 ]);
-const ACTIONS: ReadonlySet<FaultAction> = new Set<FaultAction>(['reply', 'close', 'drop', 'drop-in-body', 'stall', 'delay']);
+const ACTIONS: ReadonlySet<FaultAction> = new Set<FaultAction>(['reply', 'close', 'drop', 'drop-in-body', 'stall', 'delay', 'unsolicited']);
 
 /** mulberry32: a tiny, fast, well-distributed 32-bit PRNG; same seed, same sequence. */
 export function mulberry32(seed: number): () => number {
@@ -61,7 +61,9 @@ function validate(rule: FaultRule, index: number): void {
   if (!COMMANDS.has(rule.command)) throw new MockServerError('EMOCKOPTIONS', `${where}.command ${JSON.stringify(rule.command)} is not a FaultCommand`);
   const action = rule.action ?? 'reply';
   if (!ACTIONS.has(action)) throw new MockServerError('EMOCKOPTIONS', `${where}.action ${JSON.stringify(rule.action)} is not a FaultAction`);
-  if (action === 'reply' && rule.reply === undefined) throw new MockServerError('EMOCKOPTIONS', `${where}: action 'reply' needs a reply`);
+  if ((action === 'reply' || action === 'unsolicited') && rule.reply === undefined) {
+    throw new MockServerError('EMOCKOPTIONS', `${where}: action '${action}' needs a reply`);
+  }
   if (rule.reply !== undefined) parseReply(rule.reply, true);
   if (rule.probability !== undefined && !(rule.probability >= 0 && rule.probability <= 1)) {
     throw new MockServerError('EMOCKOPTIONS', `${where}.probability must be within 0..1`);

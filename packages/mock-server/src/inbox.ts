@@ -1,5 +1,5 @@
-import type { Inbox, ReceivedMessage } from './types.js';
 import { MockServerError } from './errors.js';
+import type { Inbox, ReceivedMessage } from './types.js';
 
 interface Waiter {
   count: number;

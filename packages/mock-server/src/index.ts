@@ -1,5 +1,5 @@
-export { PROFILE_NAMES } from './profiles.js';
 export { MockServerError, type MockServerErrorCode } from './errors.js';
+export { PROFILE_NAMES } from './profiles.js';
 export { startMockServer } from './server.js';
 export type {
   ConnectionStats,
@@ -11,5 +11,9 @@ export type {
   MockServer,
   MockServerOptions,
   ProfileName,
+  ProtocolViolation,
   ReceivedMessage,
+  ServerStats,
+  StrictBdatOptions,
+  TransactionRecord,
 } from './types.js';

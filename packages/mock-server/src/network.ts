@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import Denque from 'denque';
 
 /** Live network parameters, shared by every link and updated in place by configure(). */
 export interface NetParams {
@@ -19,10 +20,10 @@ interface Item {
   data: Buffer | string | null;
 }
 
-/** One direction of the simulated path: a FIFO of items, each due at its arrival time. */
+/** One direction of the simulated path: a FIFO of items (denque, the repo's one FIFO library), each
+ * due at its arrival time. */
 class Lane {
-  queue: Item[] = [];
-  head = 0;
+  readonly queue = new Denque<Item>();
   timer: NodeJS.Timeout | null = null;
   /** When the last byte queued so far has left the sender (bandwidth serialisation). */
   freeAt = 0;
@@ -30,11 +31,16 @@ class Lane {
   lastAt = 0;
 
   get empty(): boolean {
-    return this.head === this.queue.length;
+    return this.queue.isEmpty();
   }
 
   push(item: Item): void {
     this.queue.push(item);
+  }
+
+  /** Arrival time of the next item due (the lane must not be empty). */
+  get nextAt(): number {
+    return (this.queue.peekFront() as Item).at;
   }
 
   /** Arrival time for `len` bytes sent now. */
@@ -53,21 +59,16 @@ class Lane {
 
   /** Remove and return the items due by `now` (1 ms slack: timers have ms resolution). */
   takeDue(now: number): Item[] {
-    const start = this.head;
-    while (this.head < this.queue.length && this.queue[this.head].at <= now + 1) this.head++;
-    const items = this.queue.slice(start, this.head);
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    }
+    const items: Item[] = [];
+    const queue = this.queue;
+    while (!queue.isEmpty() && (queue.peekFront() as Item).at <= now + 1) items.push(queue.shift() as Item);
     return items;
   }
 
   clear(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.queue = [];
-    this.head = 0;
+    this.queue.clear();
   }
 }
 
@@ -231,7 +232,7 @@ export class Link {
 
   private arm(lane: Lane, fire: () => void): void {
     if (lane.timer || lane.empty) return;
-    const wait = lane.queue[lane.head].at - performance.now();
+    const wait = lane.nextAt - performance.now();
     lane.timer = setTimeout(fire, Math.max(wait, 0));
   }
 }

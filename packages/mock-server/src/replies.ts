@@ -100,6 +100,7 @@ export interface Replies {
   throttled: string;
   tooManyMessages: string;
   connectionLimit: string;
+  pipelinedAfterData: string;
   closing: string;
   idle: string;
   rejected: string;
@@ -119,7 +120,13 @@ export interface Replies {
   paramsWithoutEhlo: string;
 }
 
-export function buildReplies(hostname: string, enhanced: boolean, connectionLimitReply: string): Replies {
+/** Replies the options may change, already parsed (ready-to-write lines). */
+export interface ConfiguredReplies {
+  connectionLimit: string;
+  tooManyRecipients: string;
+}
+
+export function buildReplies(hostname: string, enhanced: boolean, configured: ConfiguredReplies): Replies {
   const r = (code: number, enh: string | undefined, text: string) => formatReply(code, enh, text, enhanced);
   return {
     // RFC 2034 §3: no enhanced code in the greeting.
@@ -162,13 +169,16 @@ export function buildReplies(hostname: string, enhanced: boolean, connectionLimi
     needMail: r(503, '5.5.1', 'Error: need MAIL command'),
     noRecipients: r(554, '5.5.1', 'Error: No valid recipients'),
     dataAfterBdat: r(503, '5.5.1', 'Error: DATA and BDAT cannot be mixed in one transaction'),
-    tooManyRecipients: r(452, '4.5.3', 'Error: too many recipients'),
+    // RFC 5321 §4.5.3.1.8: 452 by default (the option may say otherwise).
+    tooManyRecipients: configured.tooManyRecipients,
     messageTooBig: r(552, '5.3.4', 'Error: message file too big'),
     sizeExceeded: r(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
     // Amazon SES's wording.
     throttled: r(454, '4.7.0', 'Throttling failure: Maximum sending rate exceeded.'),
     tooManyMessages: r(421, '4.4.5', `${hostname} Too many messages on this connection`),
-    connectionLimit: parseReply(connectionLimitReply, enhanced).line,
+    connectionLimit: configured.connectionLimit,
+    // forbidPipeliningAfterData, after Haraka 3.3's anti-smuggling check (the wording is ours).
+    pipelinedAfterData: r(503, '5.5.0', 'Error: command pipelined after end of DATA'),
     closing: r(421, '4.7.0', `${hostname} Service not available, closing transmission channel`),
     idle: r(421, '4.4.2', `${hostname} Error: timeout exceeded`),
     rejected: r(503, '5.5.1', 'Error: no service; send QUIT'),

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { type Config, resolveConfig, STARTUP_ONLY } from './config.js';
+import { MockServerError } from './errors.js';
 import { FaultEngine } from './faults.js';
 import { MemoryInbox } from './inbox.js';
+import { TransactionJournal } from './journal.js';
 import { Link, type NetParams } from './network.js';
 import { Session, type SessionHost } from './session.js';
 import { defaultCertificate, secureContext, type TlsMaterial } from './tls.js';
-import type { ConnectionStats, FaultRule, MockServer, MockServerOptions, ReceivedMessage } from './types.js';
-import { MockServerError } from './errors.js';
+import type { ConnectionStats, FaultRule, MockServer, MockServerOptions, ProtocolViolation, ReceivedMessage, ServerStats, TransactionRecord } from './types.js';
 
 /**
  * Start a mock SMTP server and resolve once it listens. The self-signed certificate is made on the
@@ -26,17 +27,21 @@ class MockSmtpServer implements MockServer, SessionHost {
   readonly faults: FaultEngine;
   readonly tlsContext: SecureContext;
   readonly inbox: MemoryInbox;
+  readonly journal = new TransactionJournal();
   /** Shared with every Link, updated in place. */
   private readonly net: NetParams;
   private options: MockServerOptions;
   private readonly initial: MockServerOptions;
   private readonly server: Server;
   private readonly sessions = new Set<Session>();
-  private stats: ConnectionStats[] = [];
+  private connectionStats: ConnectionStats[] = [];
   private connectionSeq = 0;
   private transactionSeq = 0;
   /** Sessions counted against maxConnections (the refused ones are not). */
   private admitted = 0;
+  /** Most sessions admitted at once, and those refused by maxConnections, since start/clear(). */
+  private peak = 0;
+  private refused = 0;
   /** Per-account connection cap: account -> sessions that sent MAIL as it. */
   private readonly accounts = new Map<string, Set<Session>>();
   private readonly idPrefix = randomBytes(2).toString('hex').toUpperCase();
@@ -93,11 +98,23 @@ class MockSmtpServer implements MockServer, SessionHost {
   }
 
   get connections(): ConnectionStats[] {
-    return this.stats;
+    return this.connectionStats;
   }
 
   get openConnections(): number {
     return this.sessions.size;
+  }
+
+  get stats(): ServerStats {
+    return { peakConnections: this.peak, refusedConnections: this.refused };
+  }
+
+  get transactions(): TransactionRecord[] {
+    return this.journal.transactions;
+  }
+
+  get violations(): ProtocolViolation[] {
+    return this.journal.violations;
   }
 
   setFaults(faults: FaultRule[]): void {
@@ -125,12 +142,16 @@ class MockSmtpServer implements MockServer, SessionHost {
 
   clear(): void {
     this.inbox.clear();
-    this.stats = [];
+    this.connectionStats = [];
     this.connectionSeq = 0;
     this.transactionSeq = 0;
     this.faults.reset(this.cfg.seed);
     this.tokens = 0;
     this.tokensAt = 0;
+    // The peak restarts from what is open now.
+    this.peak = this.admitted;
+    this.refused = 0;
+    this.journal.clear();
   }
 
   reset(): void {
@@ -232,9 +253,10 @@ class MockSmtpServer implements MockServer, SessionHost {
       secure: cfg.secure,
       closed: false,
     };
-    this.stats.push(stats);
+    this.connectionStats.push(stats);
     const overCapacity = this.admitted >= cfg.maxConnections;
-    if (!overCapacity) this.admitted++;
+    if (overCapacity) this.refused++;
+    else if (++this.admitted > this.peak) this.peak = this.admitted;
     const session = new Session(this, new Link(socket, this.net), stats, overCapacity);
     this.sessions.add(session);
     // Connecting costs one round trip before the greeting leaves; with the greeting's own trip the

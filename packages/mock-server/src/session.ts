@@ -3,16 +3,19 @@ import { type SaslStep, startSasl } from './auth.js';
 import type { AuthMechanism, Config } from './config.js';
 import { DataReader } from './data.js';
 import type { FaultEngine, FaultEvent } from './faults.js';
+import { settle, type TransactionJournal } from './journal.js';
 import type { Link } from './network.js';
 import { formatReply, type ParsedReply, parseReply } from './replies.js';
 import { serverTls } from './tls.js';
-import type { ConnectionStats, FaultCommand, FaultRule, ReceivedMessage } from './types.js';
+import type { ConnectionStats, FaultCommand, FaultRule, ReceivedMessage, TransactionRecord } from './types.js';
 
 /** What a session needs from its server. */
 export interface SessionHost {
   readonly cfg: Config;
   readonly faults: FaultEngine;
   readonly tlsContext: SecureContext;
+  /** Written only in strict BDAT mode. */
+  readonly journal: TransactionJournal;
   /** Next server-wide transaction number. */
   nextTransaction(): number;
   /** Rate limit: may one more message start now? */
@@ -83,6 +86,8 @@ interface Transaction {
   smtpUtf8: boolean;
   /** BDAT chunks so far (RFC 3030: then DATA is not allowed in this transaction). */
   bdat: { pieces: Buffer[] | null; size: number; tooBig: boolean } | null;
+  /** Strict BDAT mode's record of it, else null. */
+  record: TransactionRecord | null;
 }
 
 /** A BDAT chunk being consumed. */
@@ -141,6 +146,14 @@ export class Session {
   private eofPending = false;
   /** Drop the connection after this many content bytes (drop-in-body); -1 = off. */
   private dropAfter = -1;
+  /** forbidPipeliningAfterData: the rest of this read came right behind the final ".". */
+  private afterDot = false;
+  /** answerFirstOnly: no command of this read was executed yet. */
+  private firstOfRead = false;
+  /** Strict BDAT: the last transaction ended with its LAST chunk and no MAIL came since. */
+  private afterLast = false;
+  /** Strict BDAT: a chunk just ended, the next line must be a command. */
+  private expectCommand = false;
   private timers = new Set<NodeJS.Timeout>();
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly onInput = (chunk: Buffer) => this.onData(chunk);
@@ -206,6 +219,7 @@ export class Session {
     this.idleTimer?.refresh();
     this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
     if (this.blocked) return;
+    this.firstOfRead = true;
     try {
       this.process();
       this.flush();
@@ -238,6 +252,7 @@ export class Session {
   }
 
   private onClose(): void {
+    settle(this.txn?.record, 'aborted', null);
     this.done = true;
     this.stats.closed = true;
     this.clearTimers();
@@ -275,7 +290,12 @@ export class Session {
           // RFC 5321 §2.3.8: lines end with CRLF; a bare LF is tolerated in commands, like Postfix.
           const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
           if (this.mode === Mode.Sasl) this.onSaslLine(buf.toString('latin1', start, end));
-          else this.onCommand(buf.toString('utf8', start, end));
+          else if (this.host.cfg.answerFirstOnly && !this.firstOfRead)
+            this.stats.commands++; // read, never answered
+          else {
+            this.firstOfRead = false;
+            this.onCommand(buf.toString('utf8', start, end));
+          }
           if (this.discardInput) {
             this.discardInput = false;
             pos = buf.length;
@@ -300,6 +320,7 @@ export class Session {
       }
     }
     this.buf = pos < buf.length ? buf.subarray(pos) : null;
+    this.afterDot = false;
   }
 
   private lineLimit(buf: Buffer, pos: number): number {
@@ -456,6 +477,10 @@ export class Session {
         if (rule.deliver) deliver?.();
         this.stall();
         return;
+      case 'unsolicited':
+        proceed();
+        if (!this.done) this.reply(parseReply(rule.reply ?? '', enhanced).line);
+        return;
       case 'delay':
         // A slow server: nothing after this command is processed (or flushed) until the reply.
         this.blocked = true;
@@ -485,6 +510,16 @@ export class Session {
     const key = KNOWN_VERBS.has(verb) ? verb : 'UNKNOWN';
     stats.byCommand[key] = (stats.byCommand[key] ?? 0) + 1;
     const r = this.host.cfg.replies;
+    if (this.expectCommand) {
+      // Strict BDAT: more octets followed the chunk than it declared (RFC 3030 §2: exactly n).
+      this.expectCommand = false;
+      if (key === 'UNKNOWN') this.host.journal.violation(stats.id, 'size-mismatch', line);
+    }
+    if (this.afterDot) {
+      // Not executed: what a smuggling attack would have the server run.
+      this.bad(r.pipelinedAfterData);
+      return;
+    }
 
     if (this.rejected && verb !== 'QUIT') {
       this.bad(r.rejected);
@@ -583,6 +618,7 @@ export class Session {
   }
 
   private resetTransaction(): void {
+    settle(this.txn?.record, 'reset', null);
     this.txn = null;
   }
 
@@ -628,7 +664,9 @@ export class Session {
         onConnection,
         smtpUtf8,
         bdat: null,
+        record: cfg.strictBdat ? this.host.journal.begin(number, this.stats.id, onConnection) : null,
       };
+      this.afterLast = false;
       this.reply(custom?.line ?? r.mailOk);
     };
     const rule = this.match('MAIL', { message: number, messageOnConnection: onConnection, sender: from, recipients: [] });
@@ -754,7 +792,8 @@ export class Session {
     const checked = this.checkRcptParams(params);
     if (checked) return checked.startsWith('50') ? this.bad(checked) : this.reply(checked);
     if (!txn.smtpUtf8 && NON_ASCII.test(to)) return this.reply(r.nonAsciiAddress);
-    // RFC 5321 §4.5.3.1.8: 452 for too many recipients, the client sends the rest later.
+    // RFC 5321 §4.5.3.1.8: 452 for too many recipients, the client sends the rest later
+    // (tooManyRecipientsReply may make it a 451 or a 552, as some servers do).
     if (txn.to.length >= cfg.maxRecipients) return this.reply(r.tooManyRecipients);
 
     const accept = (custom?: ParsedReply) => {
@@ -803,6 +842,7 @@ export class Session {
     this.mode = Mode.Command;
     this.data = null;
     this.dropAfter = -1;
+    if (this.host.cfg.forbidPipeliningAfterData && end < buf.length) this.afterDot = true;
     const size = reader.size;
     this.endOfContent('DATA', reader.tooBig, size, () => reader.content(), this.match('DOT'));
     return end;
@@ -816,13 +856,20 @@ export class Session {
     const r = this.host.cfg.replies;
     const txn = this.txn as Transaction;
     this.txn = null;
+    const journal = txn.record;
+    if (journal) {
+      journal.via = via;
+      journal.last = true;
+    }
     if (tooBig) {
       // RFC 5321 §4.5.3.1.10 / RFC 1870 §6.3: 552, message discarded, transaction over.
+      settle(journal, 'refused', r.messageTooBig);
       this.reply(r.messageTooBig);
       return;
     }
     const record = (): string => {
       const id = this.host.queueId();
+      settle(journal, 'accepted', `${r.queuedPrefix}${id}`);
       this.host.deliver({
         from: txn.from,
         to: txn.to,
@@ -842,12 +889,15 @@ export class Session {
     };
     const accept = (custom?: ParsedReply) => {
       const id = record();
+      if (journal && custom) journal.reply = custom.line.replace(/\r\n$/, '');
       this.reply(custom?.line ?? `${r.queuedPrefix}${id}\r\n`);
     };
     // Error replies, drop, close and stall leave the message unrecorded unless the rule says
     // `deliver: true` (a server that queued it and then died).
-    if (rule) this.applyFault(rule, accept, undefined, record);
-    else accept();
+    if (rule) {
+      this.applyFault(rule, accept, (failure) => settle(journal, 'refused', failure.line), record);
+      if (rule.action !== 'delay') settle(journal, 'aborted', null);
+    } else accept();
   }
 
   /** RFC 3030 §2: BDAT size [LAST]; exactly `size` octets follow, no dot-stuffing. */
@@ -863,8 +913,15 @@ export class Session {
     const txn = this.txn;
     let error: string | null = null;
     let rule: FaultRule | null = null;
+    const strict = cfg.strictBdat;
+    if (strict && !txn && this.afterLast) this.host.journal.violation(this.stats.id, 'bdat-after-last', `BDAT ${arg}`);
+    if (txn?.record) {
+      txn.record.via = 'BDAT';
+      txn.record.chunks.push(size);
+    }
     if (!txn) error = r.needMail;
     else if (txn.to.length === 0) error = r.noRecipients;
+    else if (strict?.refuse.has(txn.number)) error = strict.reply;
     else {
       rule = this.match('BDAT', { last });
       if (rule?.action === 'drop-in-body') {
@@ -908,7 +965,13 @@ export class Session {
     this.mode = Mode.Command;
     this.dropAfter = -1;
     const r = this.host.cfg.replies;
+    if (this.host.cfg.strictBdat) {
+      this.expectCommand = true;
+      if (chunk.last) this.afterLast = true;
+      if (chunk.last && this.txn?.record) this.txn.record.last = true;
+    }
     if (chunk.error) {
+      settle(this.txn?.record, 'refused', chunk.error);
       // The transaction, if any, is over (RFC 3030 §2: after an error the client must not send more
       // chunks; pipelined ones get 503 and are consumed).
       this.txn = null;
@@ -926,6 +989,7 @@ export class Session {
       return;
     }
     if (body.tooBig) {
+      settle(txn.record, 'refused', r.messageTooBig);
       this.txn = null;
       this.reply(r.messageTooBig);
       return;
@@ -933,7 +997,8 @@ export class Session {
     const accept = (custom?: ParsedReply) =>
       this.reply(custom?.line ?? parseReply(`250 2.0.0 ${chunk.size} octets received`, this.host.cfg.ext.enhancedStatusCodes).line);
     if (chunk.rule) {
-      this.applyFault(chunk.rule, accept, () => {
+      this.applyFault(chunk.rule, accept, (failure) => {
+        settle(txn.record, 'refused', failure.line);
         this.txn = null;
       });
     } else accept();
@@ -972,6 +1037,7 @@ export class Session {
     this.helo = null;
     this.esmtp = false;
     this.user = null;
+    settle(this.txn?.record, 'reset', null);
     this.txn = null;
   }
 
@@ -1018,7 +1084,8 @@ export class Session {
     }
     const finish = (custom?: ParsedReply) => {
       if (step.user === null) {
-        this.reply(mechanism === 'XOAUTH2' ? r.xoauth2Failed : r.authFailed);
+        if (this.host.cfg.echoCredentialsOnFailure) this.reply(echoedFailure(step.claimed, step.secret, this.host.cfg.ext.enhancedStatusCodes));
+        else this.reply(mechanism === 'XOAUTH2' ? r.xoauth2Failed : r.authFailed);
         return;
       }
       this.user = step.user;
@@ -1074,4 +1141,11 @@ export function validAddress(address: string): boolean {
   } else if (/[\s<>()[\]\\,;:"@\x00-\x1f\x7f]/.test(local)) return false;
   if (domain.startsWith('[')) return /^\[[^\s\]]+\]$/.test(domain);
   return !/[\s<>()[\]\\,;:"@\x00-\x1f\x7f]/.test(domain);
+}
+
+/** echoCredentialsOnFailure: a broken server's 535 that quotes what it was given (controls removed,
+ * so the reply stays one line). */
+function echoedFailure(user: string | null, secret: string | null, enhanced: boolean): string {
+  const clean = (text: string | null) => (text ?? '').replace(/[\x00-\x1f\x7f]/g, '?');
+  return formatReply(535, '5.7.8', `Authentication failed for ${clean(user)} with password ${clean(secret)}`, enhanced);
 }

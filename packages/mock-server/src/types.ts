@@ -30,8 +30,10 @@ export type FaultCommand =
  *   destroy the socket after `afterBytes` bytes of content have arrived (default 1).
  * - `stall`: never reply to this command and never read further (the socket stays open).
  * - `delay`: reply normally, `delayMs` later (on top of the simulated network).
+ * - `unsolicited`: reply normally, then send `reply` as well, a reply nobody asked for (a broken
+ *   server; RFC 5321 §4.2 has exactly one reply per command).
  */
-export type FaultAction = 'reply' | 'close' | 'drop' | 'drop-in-body' | 'stall' | 'delay';
+export type FaultAction = 'reply' | 'close' | 'drop' | 'drop-in-body' | 'stall' | 'delay' | 'unsolicited';
 
 export interface FaultRule {
   /** The command the rule applies to. */
@@ -120,8 +122,25 @@ export interface MockServerOptions {
   maxConnections?: number;
   /** Transactions allowed per connection; the next MAIL gets `421 4.4.5 ...` and the connection closes. */
   maxMessagesPerConnection?: number;
-  /** Accepted recipients per transaction; beyond it RCPT gets `452 4.5.3 Too many recipients`. Default 1000. */
+  /** Accepted recipients per transaction; beyond it RCPT gets `tooManyRecipientsReply`. Default 1000. */
   maxRecipients?: number;
+  /** Reply to a RCPT beyond `maxRecipients`, a 4xx or 5xx: e.g. `'451 4.5.3 Too many recipients'`, or
+   * `'552 Too many recipients'` (RFC 5321 §4.5.3.1.10: clients treat it like 452). Default
+   * `'452 4.5.3 Error: too many recipients'`. */
+  tooManyRecipientsReply?: string;
+  /** Like Haraka's anti-smuggling check: a command that arrives in the same read as the final "." of
+   * DATA is answered `503 5.5.0 Error: command pipelined after end of DATA` and not executed (the
+   * "." itself is accepted normally). Default false. */
+  forbidPipeliningAfterData?: boolean;
+  /** A server that breaks RFC 2920: of each read, only the first command is executed and answered;
+   * the other commands of the read get no reply at all (content after DATA/BDAT is still read). Default false. */
+  answerFirstOnly?: boolean;
+  /** A broken server whose `535` quotes the credentials it was given (for redaction tests):
+   * `535 5.7.8 Authentication failed for <user> with password <password>`. Default false. */
+  echoCredentialsOnFailure?: boolean;
+  /** Strict BDAT checks and a per-transaction record (`server.transactions`, `server.violations`);
+   * `true` or options. Default off. */
+  strictBdat?: boolean | StrictBdatOptions;
   /** Longest command line accepted, in bytes including CRLF (RFC 5321 §4.5.3.1.4: at least 512). Default 4096. */
   maxLineLength?: number;
   /** Largest message accepted (552 5.3.4 beyond). Default: the advertised SIZE, or 50 MiB. */
@@ -150,6 +169,52 @@ export interface MockServerOptions {
   inboxLimit?: number;
   /** Called for every accepted message, after it is in the inbox. */
   onMessage?: (message: ReceivedMessage) => void;
+}
+
+export interface StrictBdatOptions {
+  /** Refuse every BDAT chunk of these transactions (server-wide sequence, 1-based, like a fault
+   * rule's `message`) with `reply`; the octets are consumed (RFC 3030 §2). */
+  refuse?: number | number[];
+  /** Default `'554 5.6.0 Error: BDAT refused (strict mode)'`. */
+  reply?: string;
+}
+
+/** One transaction as the strict BDAT mode saw it. */
+export interface TransactionRecord {
+  /** Server-wide transaction number (as `ReceivedMessage.sequence`). */
+  sequence: number;
+  connection: number;
+  /** On its connection. */
+  transaction: number;
+  via: 'DATA' | 'BDAT' | null;
+  /** Declared sizes of its BDAT chunks, in order. */
+  chunks: number[];
+  /** Whether its `BDAT ... LAST` (or the final "." of DATA) arrived. */
+  last: boolean;
+  /** `open` while it runs; `accepted` (in the inbox), `refused` (an error reply ended it), `reset`
+   * (RSET/EHLO/STARTTLS), `aborted` (the connection closed). */
+  outcome: 'open' | 'accepted' | 'refused' | 'reset' | 'aborted';
+  /** The reply that ended it, without CRLF; null while open or when reset/aborted. */
+  reply: string | null;
+}
+
+/** Something a client did that a strict server holds against it. */
+export interface ProtocolViolation {
+  connection: number;
+  /** `bdat-after-last`: a BDAT arrived after the LAST chunk of a transaction, before a new MAIL
+   * (something was resent); `size-mismatch`: what followed a BDAT chunk was not a command (the
+   * declared size was shorter than what the client sent). */
+  kind: 'bdat-after-last' | 'size-mismatch';
+  /** The offending line (at most 80 characters). */
+  line: string;
+}
+
+/** Server-wide counters since start/clear(). */
+export interface ServerStats {
+  /** Most connections open at once among those admitted (the refused ones are not counted). */
+  peakConnections: number;
+  /** Connections refused by `maxConnections` (greeted with `connectionLimitReply` and closed). */
+  refusedConnections: number;
 }
 
 export interface ReceivedMessage {
@@ -213,6 +278,12 @@ export interface MockServer {
   readonly connections: ConnectionStats[];
   /** Connections open right now. */
   readonly openConnections: number;
+  /** Peak and refused connections since start/clear(). */
+  readonly stats: ServerStats;
+  /** With `strictBdat`: every transaction since start/clear(), in order of MAIL; else empty. */
+  readonly transactions: TransactionRecord[];
+  /** With `strictBdat`: violations seen since start/clear(); else empty. */
+  readonly violations: ProtocolViolation[];
   /** Replace the fault rules (counters of `times` reset). */
   setFaults(faults: FaultRule[]): void;
   /** Change options at run time: rtt, bandwidth, maxConnections, rateLimit, record, extensions. */

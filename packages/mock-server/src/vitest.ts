@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { MockServerError } from './errors.js';
 import { startMockServer } from './server.js';
 import type { ConnectionStats, Inbox, MockServer, MockServerOptions } from './types.js';
-import { MockServerError } from './errors.js';
 
 export interface MockServerHandle {
   /** The running server (throws outside the lifetime set up by useMockServer). */

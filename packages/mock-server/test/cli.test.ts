@@ -70,9 +70,9 @@ describe('sluice-mock-server command line', () => {
     });
   });
 
-  it('defaults to port 2525 and leaves the rest to the profile', () => {
+  it('defaults to port 1025 (as MailHog and Mailpit; 2525 is the relay) and leaves the rest to the profile', () => {
     const parsed = parseCli(['--profile', 'socketlabs']);
-    expect(parsed).toEqual({ quiet: false, caFile: undefined, options: { port: 2525, profile: 'socketlabs', extensions: {}, inboxLimit: 100 } });
+    expect(parsed).toEqual({ quiet: false, caFile: undefined, options: { port: 1025, profile: 'socketlabs', extensions: {}, inboxLimit: 100 } });
   });
 
   it('prints help, and usage on errors', async () => {

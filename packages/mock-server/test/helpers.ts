@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type MockServer, type MockServerOptions, startMockServer } from '../src/index.js';
 
 export interface Reply {
   code: number;
@@ -204,4 +205,14 @@ export function run(file: string, args: string[], timeoutMs = 15_000): Promise<R
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Run `fn` against a server started with `options`; the server is closed afterwards, whatever happens. */
+export async function withServer(options: MockServerOptions, fn: (server: MockServer) => Promise<void>): Promise<void> {
+  const server = await startMockServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
 }

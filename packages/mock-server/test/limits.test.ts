@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type MockServer, type MockServerOptions, startMockServer } from '../src/index.js';
-import { ehloClient, RawClient, sleep, until } from './helpers.js';
-
-async function withServer(options: MockServerOptions, fn: (server: MockServer) => Promise<void>): Promise<void> {
-  const server = await startMockServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
+import { startMockServer } from '../src/index.js';
+import { ehloClient, RawClient, sleep, until, withServer } from './helpers.js';
 
 const plain = (user: string, pass: string) => `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`;
 

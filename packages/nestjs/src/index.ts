@@ -1,7 +1,12 @@
-export { DEFAULT_MAILER_NAME, InjectMailer, MailerService, getMailerToken } from './mailer.js';
-export { SluiceModule } from './sluice.module.js';
+export type { MailDefaults, SendMailOptions } from './compose.js';
+export type { MailerLookup } from './mailer.js';
+export { SluiceExceptionFilter } from './exception-filter.js';
+export { DEFAULT_MAILER_NAME, getMailerToken, InjectMailer, MailerService } from './mailer.js';
+export type { MailPreview } from './preview.js';
+export { getMailerRegistryToken, InjectMailerRegistry, MailerRegistry } from './registry.js';
 export type {
   SluiceExistingPoolOptions,
+  SluiceMailerOptions,
   SluiceModuleAsyncOptions,
   SluiceModuleExtras,
   SluiceModuleForRootOptions,
@@ -10,3 +15,6 @@ export type {
   SluicePoolOptions,
   VerifyOnStart,
 } from './sluice.module.js';
+export { SluiceModule } from './sluice.module.js';
+export type { TemplateAdapter, TemplateKind, TemplateOptions, TemplateRequest } from './template.js';
+export { templateFile } from './template.js';

@@ -1,26 +1,10 @@
 import { ConfigurableModuleBuilder, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { type Pool, type PoolOptions, type SluiceError, createPool } from '@sluice/core';
-import { DEFAULT_MAILER_NAME, MailerService, getMailerToken } from './mailer.js';
+import type { Pool, SluiceError } from '@sluice/core';
+import { DEFAULT_MAILER_NAME, getMailerToken, MailerService } from './mailer.js';
+import { openPool, type SluiceModuleOptions, type VerifyOnStart } from './options.js';
+import { getMailerRegistryToken, MailerRegistry } from './registry.js';
 
-/** What to do when the SMTP server cannot be verified at startup. */
-export type VerifyOnStart = 'fail' | 'warn' | false;
-
-/** Pool options of @sluice/core. `name` is the module's pool name, so the EHLO name is `ehloName` here. */
-export type SluicePoolOptions = Omit<PoolOptions, 'name'> & {
-  /** The client name sent in EHLO/HELO (core's `name` option). Default: this host's name. */
-  ehloName?: string;
-  pool?: undefined;
-};
-
-export interface SluiceExistingPoolOptions {
-  /** Use this pool instead of creating one. The module never closes it: whoever created it does. */
-  pool: Pool;
-}
-
-export type SluiceModuleOptions = (SluicePoolOptions | SluiceExistingPoolOptions) & {
-  /** Verify the server (connect, EHLO, STARTTLS, AUTH) when the module initialises: 'fail' stops the app, 'warn' logs. Default false. */
-  verifyOnStart?: VerifyOnStart;
-};
+export type { SluiceExistingPoolOptions, SluiceMailerOptions, SluiceModuleOptions, SluicePoolOptions, VerifyOnStart } from './options.js';
 
 export interface SluiceModuleExtras {
   /** Register the module globally. Default false. */
@@ -29,7 +13,7 @@ export interface SluiceModuleExtras {
   name?: string;
 }
 
-/** Owns one pool's lifecycle: verification at startup and draining at shutdown. Internal. */
+/** Owns one pool's lifecycle (and its registry's): verification at startup and draining at shutdown. Internal. */
 class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('SluiceModule');
 
@@ -38,6 +22,8 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly owned: boolean,
     private readonly verifyOnStart: VerifyOnStart,
     private readonly name: string,
+    readonly mailer: MailerService,
+    readonly registry: MailerRegistry,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -57,21 +43,25 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Waits for every queued and in-flight message, then QUITs (only a pool this module created). */
+  /** Waits for every queued and in-flight message, then QUITs (only a pool this module created), and drains the mailers added at runtime. */
   async onApplicationShutdown(): Promise<void> {
-    if (!this.owned) return;
-    const { queued, inFlight } = this.pool.stats;
-    if (queued + inFlight > 0) this.logger.log(`Pool "${this.name}": delivering ${queued + inFlight} messages before closing`);
-    await this.pool.close();
+    const added = this.registry.clear();
+    await this.mailer.settled();
+    if (this.owned) {
+      const { queued, inFlight } = this.pool.stats;
+      if (queued + inFlight > 0) this.logger.log(`Pool "${this.name}": delivering ${queued + inFlight} messages before closing`);
+      await this.pool.close();
+    }
+    await added;
   }
 }
 
 function createLifecycle(options: SluiceModuleOptions, name: string): SluicePoolLifecycle {
   const { verifyOnStart = false, ...rest } = options;
-  if (rest.pool) return new SluicePoolLifecycle(rest.pool, false, verifyOnStart, name);
-  const { ehloName, pool: _, ...poolOptions } = rest as SluicePoolOptions;
-  const pool = createPool(ehloName === undefined ? poolOptions : { ...poolOptions, name: ehloName });
-  return new SluicePoolLifecycle(pool, true, verifyOnStart, name);
+  const { pool, owned, config } = openPool(rest);
+  const registry = new MailerRegistry(config, name);
+  const mailer = new MailerService(pool, name, config, registry);
+  return new SluicePoolLifecycle(pool, owned, verifyOnStart, name, mailer, registry);
 }
 
 // Both tokens are local to each registration (never exported), so several pools do not collide.
@@ -85,22 +75,24 @@ export const { ConfigurableModuleClass, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } = new
   .setFactoryMethodName('createSluiceOptions')
   .setExtras<SluiceModuleExtras>({ isGlobal: false, name: undefined }, (definition, { isGlobal, name = DEFAULT_MAILER_NAME }) => {
     const token = getMailerToken(name);
+    const registryToken = getMailerRegistryToken(name);
     return {
       ...definition,
       global: isGlobal,
       providers: [
         ...(definition.providers ?? []),
         { provide: LIFECYCLE, useFactory: (options: SluiceModuleOptions) => createLifecycle(options, name), inject: [OPTIONS] },
-        { provide: token, useFactory: (lifecycle: SluicePoolLifecycle) => new MailerService(lifecycle.pool, name), inject: [LIFECYCLE] },
+        { provide: token, useFactory: (lifecycle: SluicePoolLifecycle) => lifecycle.mailer, inject: [LIFECYCLE] },
+        { provide: registryToken, useFactory: (lifecycle: SluicePoolLifecycle) => lifecycle.registry, inject: [LIFECYCLE] },
       ],
-      exports: [token],
+      exports: [token, registryToken],
     };
   })
   .build();
 
 /**
  * `SluiceModule.forRoot(options)` / `SluiceModule.forRootAsync({ imports, inject, useFactory | useClass | useExisting })`.
- * Each registration owns one pool (or uses the `pool` given) and exports its `MailerService`.
+ * Each registration owns one pool (or uses the `pool` given) and exports its `MailerService` and `MailerRegistry`.
  */
 @Module({})
 export class SluiceModule extends ConfigurableModuleClass {}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { MailOptions, Message, PoolStats, SendOptions, SendResult, VerifyResult } from '@sluice/core';
+import { type MailOptions, type Message, type PoolStats, type SendOptions, type SendResult, type VerifyResult, defineCapabilities, emptyStats, mailEnvelope } from '@sluice/core';
 import { DEFAULT_MAILER_NAME, getMailerToken } from './mailer.js';
 
 /** A message a TestMailer accepted: `mail` for sendMail(), `message` for send(). */
@@ -8,16 +8,6 @@ export interface RecordedMail {
   mail?: MailOptions;
   message?: Message;
   result: SendResult;
-}
-
-function addresses(value: unknown): string[] {
-  if (value === undefined || value === null || value === false) return [];
-  if (Array.isArray(value)) return value.flatMap(addresses);
-  if (typeof value === 'object') return addresses((value as { address?: string }).address);
-  return String(value)
-    .split(',')
-    .map((part) => (/<([^>]*)>/.exec(part)?.[1] ?? part).trim())
-    .filter(Boolean);
 }
 
 /** A MailerService look-alike that records messages instead of sending them. */
@@ -33,47 +23,28 @@ export class TestMailer {
   }
 
   async sendMail(mail: MailOptions, _options?: SendOptions): Promise<SendResult> {
-    const envelope = mail.envelope as { from?: string; to?: string | string[] } | undefined;
-    const to = addresses(envelope?.to ?? [mail.to, mail.cc, mail.bcc]);
-    const result = this.result(addresses(envelope?.from ?? mail.from)[0] ?? '', to, mail.messageId);
+    // The envelope the pool would send with, from nodemailer's address parser.
+    const { from, to } = mailEnvelope(mail);
+    const result = this.result(from, to, mail.messageId);
     this.sent.push({ mail, result });
     return result;
   }
 
   async verify(): Promise<VerifyResult> {
-    const capabilities = {
+    const capabilities = defineCapabilities({
       esmtp: true,
       pipelining: true,
       chunking: true,
-      binaryMime: false,
-      size: null,
       eightBitMime: true,
       smtpUtf8: true,
       dsn: true,
       enhancedStatusCodes: true,
-      starttls: false,
-      auth: [],
-      raw: {},
-    };
+    });
     return { capabilities, encrypted: true, authenticated: false };
   }
 
   get stats(): PoolStats {
-    const delivered = this.sent.length;
-    return {
-      connections: 0,
-      connecting: 0,
-      idle: 0,
-      busy: 0,
-      maxConnections: 0,
-      queued: 0,
-      inFlight: 0,
-      delivered,
-      rejected: 0,
-      failed: 0,
-      unknown: 0,
-      retries: 0,
-    };
+    return { ...emptyStats(), delivered: this.sent.length };
   }
 
   /** Forgets the recorded messages. */

@@ -54,6 +54,15 @@ describe('SluiceTestingModule', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('parses addresses as nodemailer does: a quoted display name with a comma is one address', async () => {
+    const recorder = new TestMailer();
+    const { result } = await recorder.sendMail({ from: '"Shop, Inc." <hello@shop.test>', to: '"Doe, John" <john@x.test>, ada@x.test', bcc: ['<b@x.test>'], text: 'x' }).then(() => recorder.sent[0]!);
+    expect(result.envelope).toEqual({ from: 'hello@shop.test', to: ['john@x.test', 'ada@x.test', 'b@x.test'] });
+    expect(result.accepted.map((r) => r.address)).toEqual(['john@x.test', 'ada@x.test', 'b@x.test']);
+    await recorder.sendMail({ from: 'a@x.test', to: 'ignored@x.test', envelope: { from: 'bounce@x.test', to: ['"Doe, John" <john@x.test>'] } });
+    expect(recorder.sent[1]!.result.envelope).toEqual({ from: 'bounce@x.test', to: ['john@x.test'] });
+  });
+
   it('can replace a real pool with overrideProvider', async () => {
     const recorder = new TestMailer();
     const moduleRef = await Test.createTestingModule({ imports: [SluiceModule.forRoot({ host: '127.0.0.1', port: 1 })] })

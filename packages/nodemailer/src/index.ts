@@ -56,8 +56,8 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
   readonly pool: Pool;
   readonly ownsPool: boolean;
   private readonly maxBufferSize: number;
-  /** Messages being rendered (not in the pool's queue yet), with their streams. */
-  private readonly rendering = new Map<Promise<unknown>, Readable>();
+  /** The rendered streams of messages not settled yet: `close({ force: true })` destroys them. */
+  private readonly streams = new Set<Readable>();
   /** Messages whose callback has not run yet. */
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
@@ -113,22 +113,13 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
     } catch (err) {
       return done(asError(err));
     }
-    // The pool.send call happens in the same reaction that removes the message from `rendering`,
-    // so close() never sees a message in neither place.
-    const queued = readBody(stream, this.maxBufferSize, signal).then(
-      (body) => {
-        this.rendering.delete(queued);
-        const message: Message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId };
-        return { sent: this.pool.send(message, { signal }) };
-      },
-      (err) => {
-        this.rendering.delete(queued);
-        throw err;
-      },
-    );
-    this.rendering.set(queued, stream);
-    const settled = queued
-      .then(({ sent }) => sent)
+    // The pool reads a message of up to maxBufferSize bytes into memory before queueing it (bufferUpTo):
+    // it then gets SIZE, BDAT pipelining, retries and recipient splits; a larger one streams. The pool
+    // counts it from now, so a close() called while it renders waits for it.
+    const message: Message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body: stream, messageId };
+    this.streams.add(stream);
+    const settled = this.pool
+      .send(message, { signal, bufferUpTo: this.maxBufferSize })
       .then(
         (result) => done(null, toInfo(result, envelope, messageId)),
         (err) => {
@@ -136,7 +127,10 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
           done(asError(err));
         },
       )
-      .finally(() => this.inFlight.delete(settled));
+      .finally(() => {
+        this.streams.delete(stream);
+        this.inFlight.delete(settled);
+      });
     this.inFlight.add(settled);
   }
 
@@ -153,9 +147,9 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
     return undefined;
   }
 
-  /** True while the pool's queue (and what is being rendered for it) is below its highWaterMark. */
+  /** True while the pool's queue (messages still rendering included) is below its highWaterMark. */
   isIdle(): boolean {
-    return !this.closed && this.pool.stats.queued + this.rendering.size < this.pool.options.highWaterMark;
+    return !this.closed && this.pool.stats.queued < this.pool.options.highWaterMark;
   }
 
   /**
@@ -167,10 +161,9 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
     this.closing ??= (async () => {
       this.closed = true;
       if (this.ownsPool && options?.force) {
-        for (const stream of this.rendering.values()) stream.destroy(closedError());
+        for (const stream of this.streams) stream.destroy(closedError());
         await this.pool.destroy();
       }
-      while (this.rendering.size > 0) await Promise.allSettled(this.rendering.keys());
       if (this.ownsPool) await this.pool.close();
       while (this.inFlight.size > 0) await Promise.all(this.inFlight);
       this.pool.off('drain', this.onPoolIdle);
@@ -184,45 +177,6 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
 /** `nodemailer.createTransport(sluiceTransport({ host, port, auth }))` or `sluiceTransport({ pool })`. */
 export function sluiceTransport(options: SluiceTransportOptions): SluiceTransport {
   return new SluiceTransport(options);
-}
-
-/**
- * Reads a message into one Buffer; past `max` bytes, returns the bytes read so far followed by the
- * rest of the stream. An abort while rendering destroys the stream.
- */
-async function readBody(stream: Readable, max: number, signal: AbortSignal | undefined): Promise<Buffer | AsyncIterable<Uint8Array>> {
-  const onAbort = () => stream.destroy(abortError(signal!));
-  if (signal?.aborted) onAbort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const it: AsyncIterator<Buffer> = stream[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let size = 0;
-  try {
-    for (let r = await it.next(); !r.done; r = await it.next()) {
-      head.push(r.value);
-      size += r.value.length;
-      if (size > max) return concat(head, it);
-    }
-    return Buffer.concat(head, size);
-  } catch (err) {
-    if (isSluiceError(err)) throw err;
-    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be rendered: ${(err as Error)?.message ?? err}`, {
-      cause: err,
-      permanent: true,
-      outcome: 'rejected',
-    });
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-async function* concat(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  try {
-    yield* head;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  } finally {
-    await it.return?.(); // destroys the stream when the writer stops early
-  }
 }
 
 /** nodemailer's DSN shape ({ ret|return, envid|id, notify, recipient|orcpt }) as the core's; invalid values are refused by the core. */
@@ -269,8 +223,4 @@ function asError(err: unknown): NodemailerError {
 
 function closedError(): SluiceError {
   return new SluiceError(ErrorCodes.ECLOSED, 'The transport is closed', { outcome: 'failed' });
-}
-
-function abortError(signal: AbortSignal): SluiceError {
-  return new SluiceError(ErrorCodes.EABORT, 'The send was aborted before it reached the wire', { cause: signal.reason, outcome: 'failed' });
 }

@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type PresetName, preset } from '@sluice/core';
-import { checkSecretFileModeSync, PRESETS, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readUsersFile } from './config.js';
+import { PRESET_NAMES, type PresetName, preset } from '@sluice/core';
+import { checkSecretFileModeSync, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
 import type { LogLevel } from './log.js';
-import type { PermanentFailureAction, RelayOptions } from './relay.js';
+import type { PermanentFailureAction, RelayOptions } from './options.js';
 import { parseDuration, parseSize } from './units.js';
 
 type Kind = 'string' | 'boolean';
@@ -14,7 +14,7 @@ type Kind = 'string' | 'boolean';
 /** Every option: flag name, kind, description. The environment variable is SLUICE_RELAY_<NAME_IN_CAPS>. */
 export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: string }> = [
   { name: 'upstream', kind: 'string', help: 'smarthost URL: smtp://user@host:port (STARTTLS) or smtps://user@host:port; no password' },
-  { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESETS.join(', ')}` },
+  { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESET_NAMES.join(', ')}` },
   { name: 'user', kind: 'string', help: 'upstream user (or in the URL, or in the password file)' },
   { name: 'password-file', kind: 'string', help: 'file with the upstream password (mode 0600): "user:password", a password, JSON or relay_auth lines' },
   { name: 'upstream-ca', kind: 'string', help: 'PEM file of extra CA certificates for the upstream' },
@@ -24,7 +24,14 @@ export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: 
   { name: 'listen', kind: 'string', help: 'address:port to accept mail on (beyond loopback: TLS and AUTH required)', default: '127.0.0.1:2525' },
   { name: 'port', kind: 'string', help: 'port to accept mail on (shorthand)' },
   { name: 'spool', kind: 'string', help: 'spool directory', default: '/var/spool/sluice-relay (root) or ~/.local/state/sluice-relay' },
-  { name: 'http', kind: 'string', help: 'address:port of /metrics, /health, /status; "off" to disable', default: '127.0.0.1:2526' },
+  { name: 'http', kind: 'string', help: 'address:port of /metrics, /health, /status, /release, /flush; "off" to disable', default: '127.0.0.1:2526' },
+  {
+    name: 'http-token-file',
+    kind: 'string',
+    help: 'file (mode 0600) with the token POST /release and /flush need (or SLUICE_RELAY_HTTP_TOKEN); required beyond loopback',
+    default: 'generated into <spool>/http-token',
+  },
+  { name: 'http-allowed-hosts', kind: 'string', help: 'comma-separated host names the HTTP port answers to, besides IP addresses and localhost' },
   { name: 'max-age', kind: 'string', help: 'give up (bounce) after this long in the queue', default: '5d' },
   { name: 'retry-min', kind: 'string', help: 'first retry delay after a transient failure', default: '1m' },
   { name: 'retry-max', kind: 'string', help: 'longest retry delay', default: '1h' },
@@ -32,11 +39,16 @@ export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: 
   { name: 'dead-letter', kind: 'boolean', help: 'same as --on-permanent-failure dead-letter' },
   { name: 'max-size', kind: 'string', help: 'largest message accepted', default: '25M' },
   { name: 'max-recipients', kind: 'string', help: 'recipients per message', default: '1000' },
+  { name: 'max-clients', kind: 'string', help: 'simultaneous local clients', default: '200' },
+  { name: 'max-clients-per-address', kind: 'string', help: 'simultaneous clients from one address', default: 'a quarter of --max-clients (50)' },
+  { name: 'session-timeout', kind: 'string', help: 'close a client session (421) this long after it connected', default: '10m' },
+  { name: 'command-timeout', kind: 'string', help: 'a command line (or a line of a message) must arrive within this time of its first byte', default: '30s' },
+  { name: 'idle-timeout', kind: 'string', help: 'disconnect a client that sends nothing for this long', default: '60s' },
   { name: 'tls-key', kind: 'string', help: 'PEM key for STARTTLS to local clients' },
   { name: 'tls-cert', kind: 'string', help: 'PEM certificate for STARTTLS to local clients' },
   { name: 'users-file', kind: 'string', help: 'local AUTH users, "user:password" lines (mode 0600)' },
   { name: 'require-auth', kind: 'boolean', help: 'require AUTH from loopback clients too' },
-  { name: 'hostname', kind: 'string', help: 'name in the greeting and in bounces', default: 'os.hostname()' },
+  { name: 'hostname', kind: 'string', help: 'name in the greeting, in the upstream EHLO and in bounces', default: 'os.hostname()' },
   { name: 'shutdown-timeout', kind: 'string', help: 'on SIGTERM, wait this long for messages on the wire', default: '30s' },
   { name: 'log-level', kind: 'string', help: 'debug | info | warn | error', default: 'info' },
   { name: 'config', kind: 'string', help: 'JSON file with any of these options (keys as the flags, e.g. "max-age")' },
@@ -54,6 +66,12 @@ export interface CliCommand {
 
 export function parseCommandLine(argv: string[]): CliCommand {
   for (const arg of argv) {
+    if (arg === '--http-token' || arg.startsWith('--http-token=')) {
+      throw new RelayConfigError(
+        'There is no --http-token flag: a token on the command line is visible to every user through `ps`. ' +
+          'Put it in a file (chmod 600) and pass --http-token-file <file>, or set SLUICE_RELAY_HTTP_TOKEN in the environment.',
+      );
+    }
     if (arg === '--password' || arg.startsWith('--password=') || arg === '-p') {
       throw new RelayConfigError(
         'There is no --password flag: a password on the command line is visible to every user through `ps` and stays in shell history. ' +
@@ -164,12 +182,22 @@ function wrap<T>(name: string, f: () => T): T {
   }
 }
 
+/** The HTTP token given by the operator: --http-token-file (mode 0600) or SLUICE_RELAY_HTTP_TOKEN. */
+export async function httpToken(cfg: ReturnType<typeof layered>, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = cfg.get('http-token-file');
+  if (file) return readTokenFile(file);
+  const value = env.SLUICE_RELAY_HTTP_TOKEN?.trim();
+  if (value !== undefined && value.length < 16) throw new RelayConfigError('SLUICE_RELAY_HTTP_TOKEN must be at least 16 characters');
+  return value || undefined;
+}
+
 /** Builds the relay's options. Reads the secret files (and checks their modes). */
 export async function resolveRelayOptions(values: CliCommand['values'], env: NodeJS.ProcessEnv): Promise<RelayOptions & { logLevel: LogLevel }> {
   const cfg = layered(values, env);
   const { get, bool } = cfg;
   const presetName = get('preset') as PresetName | undefined;
-  if (presetName && !PRESETS.includes(presetName)) throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESETS.join(', ')}`);
+  if (presetName && !PRESET_NAMES.includes(presetName))
+    throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESET_NAMES.join(', ')}`);
   const url = get('upstream');
   const parsed = url ? parseUpstreamUrl(url) : undefined;
   let user = get('user');
@@ -198,8 +226,14 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
     listen.port = p;
   }
   const httpValue = get('http');
-  const httpOpt =
+  const httpAddress =
     httpValue === 'off' || httpValue === 'false' ? (false as const) : httpValue ? parseHostPort(httpValue, 'http') : { host: '127.0.0.1', port: 2526 };
+  const token = await httpToken(cfg, env);
+  const allowedHosts = get('http-allowed-hosts')
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const httpOpt = httpAddress && { ...httpAddress, ...(token ? { token } : {}), ...(allowedHosts ? { allowedHosts } : {}) };
 
   const tlsKey = get('tls-key');
   const tlsCert = get('tls-cert');
@@ -225,6 +259,7 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   const mm = int(get('max-messages-per-connection'), 'max-messages-per-connection');
   if (mm) pool.maxMessagesPerConnection = mm;
 
+  const duration = (name: string, fallback: string) => wrap(name, () => parseDuration(get(name) ?? fallback, name));
   const logLevel = (get('log-level') ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new RelayConfigError('--log-level must be debug, info, warn or error');
 
@@ -240,6 +275,11 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
     onPermanentFailure,
     maxSize: wrap('max-size', () => parseSize(get('max-size') ?? '25M', 'max-size')),
     maxRecipients: int(get('max-recipients'), 'max-recipients'),
+    maxClients: int(get('max-clients'), 'max-clients'),
+    maxClientsPerAddress: int(get('max-clients-per-address'), 'max-clients-per-address'),
+    sessionTimeout: duration('session-timeout', '10m'),
+    commandTimeout: duration('command-timeout', '30s'),
+    idleTimeout: duration('idle-timeout', '60s'),
     tls,
     users,
     requireAuth: bool('require-auth'),
@@ -268,6 +308,8 @@ ${rows.join('\n')}
   --all                                     release: every held message
 
 The upstream password: --password-file FILE (mode 0600) or SLUICE_RELAY_PASSWORD. Never on the command line.
+The HTTP token (POST /release, /flush): --http-token-file FILE (mode 0600) or SLUICE_RELAY_HTTP_TOKEN; by default
+a random one in <spool>/http-token, which \`status\` and \`release\` read.
 Signals: SIGTERM/SIGINT stop accepting, finish what is on the wire, keep the rest spooled.
 `;
 }

@@ -2,10 +2,11 @@
 /** The `sluice-relay` command. */
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { helpText, layered, parseCommandLine, parseHostPort, resolveRelayOptions, defaultSpoolDir } from './cli-options.js';
-import { RelayConfigError } from './config.js';
+import { defaultSpoolDir, helpText, httpToken, layered, parseCommandLine, parseHostPort, resolveRelayOptions } from './cli-options.js';
+import { RelayError, readTokenFile, spoolTokenFile } from './config.js';
 import { jsonLogger } from './log.js';
-import { type RelayStatus, startRelay } from './relay.js';
+import type { RelayStatus } from './options.js';
+import { startRelay } from './relay.js';
 import { formatStatus, releaseFromSpool, spoolStatus } from './status.js';
 
 function version(): string {
@@ -16,9 +17,10 @@ function version(): string {
   }
 }
 
-function httpRequest(method: string, target: { host: string; port: number }, path: string): Promise<{ status: number; body: string }> {
+function httpRequest(method: string, target: { host: string; port: number }, path: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ method, host: target.host, port: target.port, path, timeout: 2000 }, (res) => {
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = http.request({ method, host: target.host, port: target.port, path, headers, timeout: 2000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
@@ -28,6 +30,16 @@ function httpRequest(method: string, target: { host: string; port: number }, pat
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The message of the control port's `{ "error": { "code", "message" } }`, or the body as it is. */
+function errorMessage(body: string): string {
+  try {
+    const { error } = JSON.parse(body) as { error: { code: string; message: string } };
+    return `${error.message} (${error.code})`;
+  } catch {
+    return body;
+  }
 }
 
 async function main(): Promise<number> {
@@ -41,14 +53,17 @@ async function main(): Promise<number> {
     return 0;
   }
   if (cmd.command === 'status' || cmd.command === 'release') {
-    const { get } = layered(cmd.values, process.env);
+    const cfg = layered(cmd.values, process.env);
+    const { get } = cfg;
     const httpValue = get('http');
     const target = httpValue === 'off' ? null : parseHostPort(httpValue ?? '127.0.0.1:2526', 'http');
     const spoolDir = get('spool') ?? defaultSpoolDir();
+    // The operator's token, else the one the relay generated into its spool (readable by the relay's user only).
+    const token = (await httpToken(cfg, process.env)) ?? (await readTokenFile(spoolTokenFile(spoolDir)).catch(() => undefined));
     if (cmd.command === 'status') {
       if (target && !cmd.values.spool) {
         try {
-          const res = await httpRequest('GET', target, '/status');
+          const res = await httpRequest('GET', target, '/status', token);
           if (res.status === 200) {
             const s = JSON.parse(res.body) as RelayStatus;
             process.stdout.write(cmd.values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, `http://${target.host}:${target.port}`));
@@ -63,17 +78,17 @@ async function main(): Promise<number> {
       return 0;
     }
     const ids = cmd.values.all ? 'all' : cmd.positionals;
-    if (ids !== 'all' && ids.length === 0) throw new RelayConfigError('release: give message ids (see sluice-relay status) or --all');
+    if (ids !== 'all' && ids.length === 0) throw new RelayError('ERELAYCONFIG', 'release: give message ids (see sluice-relay status) or --all');
     if (target && !cmd.values.spool) {
       const query = ids === 'all' ? '' : `?${ids.map((i) => `id=${encodeURIComponent(i)}`).join('&')}`;
       try {
-        const res = await httpRequest('POST', target, `/release${query}`);
+        const res = await httpRequest('POST', target, `/release${query}`, token);
         if (res.status === 200) {
           const { released } = JSON.parse(res.body) as { released: string[] };
           process.stdout.write(`released ${released.length} message(s): ${released.join(' ')}\n`);
           return 0;
         }
-        process.stderr.write(`sluice-relay: ${res.body}\n`);
+        process.stderr.write(`sluice-relay: ${errorMessage(res.body)}\n`);
         return 1;
       } catch {
         // fall through to the spool
@@ -115,7 +130,7 @@ main().then(
     if (code >= 0) process.exitCode = code;
   },
   (err) => {
-    const message = err instanceof RelayConfigError || (err as Error)?.name === 'SluiceError' ? (err as Error).message : String((err as Error)?.stack ?? err);
+    const message = err instanceof RelayError || (err as Error)?.name === 'SluiceError' ? (err as Error).message : String((err as Error)?.stack ?? err);
     process.stderr.write(`sluice-relay: ${message}\n`);
     process.exitCode = 2;
   },

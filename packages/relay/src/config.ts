@@ -1,15 +1,37 @@
 /** Upstream URLs, credential files and the checks that make a relay safe to start. */
+import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import type { PresetName } from '@sluice/core';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
-/** A configuration the relay refuses to start with. `code` is stable: 'ERELAYCONFIG'. */
-export class RelayConfigError extends Error {
-  override name = 'RelayConfigError';
-  readonly code = 'ERELAYCONFIG';
+/**
+ * Every error of the relay a user sees: a stable `code` and the HTTP status the control port answers
+ * it with. ERELAYCONFIG (400): a configuration or argument the relay refuses. ENOTHELD (404): no such
+ * held message. EUNAUTHORIZED (401): a state-changing HTTP route without the right token. EFORBIDDEN
+ * (403): a browser's cross-origin request, or a Host header that is not this relay's (DNS rebinding).
+ */
+export class RelayError extends Error {
+  override name = 'RelayError';
+  /** As @sluice/core's error kinds: 'input' for what the caller sent, 'refused' for what it may not do. */
+  readonly kind: 'input' | 'refused';
+  constructor(
+    readonly code: 'ERELAYCONFIG' | 'ENOTHELD' | 'EUNAUTHORIZED' | 'EFORBIDDEN',
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.kind = code === 'EUNAUTHORIZED' || code === 'EFORBIDDEN' ? 'refused' : 'input';
+  }
 }
 
-export const PRESETS: PresetName[] = ['socketlabs', 'ses', 'microsoft365', 'google-workspace-relay', 'sendgrid', 'mailgun', 'postmark'];
+/** A configuration the relay refuses to start with. `code` is stable: 'ERELAYCONFIG'. */
+export class RelayConfigError extends RelayError {
+  override name = 'RelayConfigError';
+  declare readonly code: 'ERELAYCONFIG';
+  constructor(message: string) {
+    super('ERELAYCONFIG', message, 400);
+  }
+}
 
 export interface ParsedUpstream {
   host: string;
@@ -151,4 +173,31 @@ export async function readUsersFile(file: string): Promise<Record<string, string
   }
   if (Object.keys(users).length === 0) throw new RelayConfigError(`The users file ${file} has no user`);
   return users;
+}
+
+/** Where a relay keeps the HTTP token it generated: in its spool (mode 0700), where `sluice-relay release` finds it. */
+export function spoolTokenFile(spoolDir: string): string {
+  return path.join(spoolDir, 'http-token');
+}
+
+/** Reads an HTTP token file (mode 0600, one line, at least 16 characters). */
+export async function readTokenFile(file: string): Promise<string> {
+  await checkSecretFileMode(file, 'HTTP token file');
+  const token = (await readFile(file, 'utf8')).trim();
+  if (token.length < 16 || /\s/.test(token)) throw new RelayConfigError(`The HTTP token file ${file} must hold one token of at least 16 characters`);
+  return token;
+}
+
+/** The token in the spool, created (random, mode 0600) when there is none or it is unusable. */
+export async function ensureSpoolToken(spoolDir: string): Promise<string> {
+  const file = spoolTokenFile(spoolDir);
+  try {
+    return await readTokenFile(file);
+  } catch (err) {
+    if (!(err instanceof RelayConfigError)) throw err;
+  }
+  const token = randomBytes(24).toString('base64url');
+  await rm(file, { force: true }); // a file others could read is replaced, not reused
+  await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  return token;
 }

@@ -1,11 +1,11 @@
-export { startRelay, upstreamPoolOptions } from './relay.js';
-export type { PermanentFailureAction, Relay, RelayOptions, RelayStatus, UpstreamOptions } from './relay.js';
-export { parseUpstreamUrl, readCredentialsFile, readUsersFile, redactUrl, RelayConfigError } from './config.js';
-export { composeBounce } from './bounce.js';
 export type { BounceInput, Failure } from './bounce.js';
-export { jsonLogger } from './log.js';
+export { composeBounce } from './bounce.js';
+export { parseUpstreamUrl, RelayConfigError, RelayError, readCredentialsFile, readUsersFile, redactUrl } from './config.js';
 export type { LogLevel, RelayLogger } from './log.js';
-export { decodeHeader, encodeHeader, Spool } from './spool.js';
+export { jsonLogger } from './log.js';
+export type { HttpOptions, PermanentFailureAction, Relay, RelayOptions, RelayStatus, UpstreamOptions } from './options.js';
+export { startRelay, upstreamPoolOptions } from './relay.js';
 export type { DeliveryState, HeldInfo, SpoolHeader } from './spool.js';
+export { decodeHeader, encodeHeader, Spool } from './spool.js';
 export { releaseFromSpool, spoolStatus } from './status.js';
 export { parseDuration, parseSize } from './units.js';

@@ -12,6 +12,7 @@ const COUNTERS: Record<string, string> = {
   released: 'Held messages released back into the queue',
   refused_size: 'Messages refused as too large (552)',
   refused_unauthenticated: 'Relay attempts refused for lack of AUTH (530)',
+  sessions_limited: 'Client connections refused (too many from one address) or closed (session or command time limit) with 421',
 };
 
 export class Metrics {

@@ -1,7 +1,7 @@
 /** `sluice-relay status` and `release` without a running relay: read the spool directory. */
-import { RelayConfigError } from './config.js';
-import type { RelayStatus } from './relay.js';
-import { type DeliveryState, type HeldInfo, isValidId, Spool } from './spool.js';
+import type { RelayStatus } from './options.js';
+import { releaseHeld } from './release.js';
+import { type DeliveryState, Spool } from './spool.js';
 
 export type OfflineStatus = Pick<RelayStatus, 'spoolDir' | 'queue' | 'held' | 'dead'> & { running: false };
 
@@ -37,27 +37,7 @@ export async function spoolStatus(spoolDir: string): Promise<OfflineStatus> {
 
 /** Moves held messages back to queue/; a running relay picks them up at its next scan (5 s). */
 export async function releaseFromSpool(spoolDir: string, ids: string[] | 'all'): Promise<string[]> {
-  const spool = new Spool(spoolDir);
-  const list = ids === 'all' ? await spool.list('held') : ids;
-  const done: string[] = [];
-  for (const id of list) {
-    if (!isValidId(id)) throw new RelayConfigError(`Not a message id: ${JSON.stringify(id)}`);
-    let header: Awaited<ReturnType<Spool['readHeader']>>;
-    try {
-      header = await spool.readHeader('held', id);
-    } catch {
-      throw new RelayConfigError(`No held message ${id} in ${spool.heldDir}`);
-    }
-    const info = await spool.readMeta<HeldInfo>('held', id);
-    const state: DeliveryState = {
-      attempts: info?.attempts ?? 0,
-      nextAttemptAt: 0,
-      ...(info?.remaining && info.remaining.length !== header.to.length ? { remaining: info.remaining } : {}),
-    };
-    await spool.move('held', 'queue', id, state);
-    done.push(id);
-  }
-  return done;
+  return (await releaseHeld(new Spool(spoolDir), ids)).map((r) => r.id);
 }
 
 export function formatAge(seconds: number | null): string {

@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
@@ -122,4 +123,62 @@ export async function rawSmtp(port: number, host = '127.0.0.1') {
       socket.write(data);
     },
   };
+}
+
+/** One HTTP request with exactly the headers given (fetch would not let a test set Host). */
+export function httpCall(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: unknown }> {
+  return import('node:http').then(
+    (http) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (text += c));
+          res.on('end', () => {
+            let body: unknown = text;
+            if (String(res.headers['content-type']).startsWith('application/json')) body = JSON.parse(text);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+          });
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+}
+
+/** A self-signed certificate for localhost and 127.0.0.1 (openssl), the key file mode 0600. */
+export async function selfSigned(): Promise<{ key: string; cert: string; keyFile: string; certFile: string }> {
+  const dir = await tmpDir();
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  await chmod(keyFile, 0o600);
+  return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8'), keyFile, certFile };
 }

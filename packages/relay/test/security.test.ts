@@ -1,42 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RelayConfigError, startRelay } from '../src/index.js';
 import { runCli } from './cli-helpers.js';
-import { legacySender, rawSmtp, relayTo, tmpDir, upstream } from './helpers.js';
-
-async function selfSigned(): Promise<{ key: string; cert: string; keyFile: string; certFile: string }> {
-  const dir = await tmpDir();
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  await chmod(keyFile, 0o600);
-  return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8'), keyFile, certFile };
-}
+import { legacySender, rawSmtp, relayTo, selfSigned, tmpDir, upstream } from './helpers.js';
 
 describe('bad input', () => {
   it('refuses an oversized message with 552, both by SIZE= and by content', async () => {

@@ -10,7 +10,7 @@ export interface RateLimitOptions {
   burst?: number;
 }
 
-const UNITS = { second: 1000, minute: 60_000, hour: 3_600_000 } as const;
+export const RATE_UNITS = { second: 1000, minute: 60_000, hour: 3_600_000 } as const;
 
 export class TokenBucket {
   private tokens: number;
@@ -22,7 +22,7 @@ export class TokenBucket {
     options: RateLimitOptions,
     private readonly now: () => number = Date.now,
   ) {
-    const per = typeof options.per === 'number' ? options.per : UNITS[options.per];
+    const per = typeof options.per === 'number' ? options.per : RATE_UNITS[options.per];
     if (!(options.messages > 0) || !(per > 0)) throw new RangeError('rateLimit needs messages > 0 and a positive interval');
     this.ratePerMs = options.messages / per;
     this.capacity = Math.max(1, options.burst ?? options.messages);

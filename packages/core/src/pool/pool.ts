@@ -1,132 +1,43 @@
+// Over 400 lines on purpose: this file is the scheduler, one state machine whose invariants (every
+// message is in exactly one of queue, delayed, in flight or done; inFlightCount matches the connections'
+// transactions; close() resolves only when all of them are empty) are easier to check in one place.
+// Everything that is not scheduling lives elsewhere: job.ts, types.ts, verify.ts, idle.ts, compose.ts,
+// policies/decide.ts (the retry table), connection/ (the wire).
+import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
-import MailComposer from 'nodemailer/lib/mail-composer';
-import { Connection, type ConnectionOwner, type TransactionResult } from '../connection/connection.js';
-import { ErrorCodes, SluiceError } from '../errors.js';
-import { type Message, type PreparedMessage, type RecipientResult, type SendResult, prepareMessage } from '../message.js';
+import Denque from 'denque';
+import { type MailOptions, compose } from '../compose.js';
+import type { TransactionResult } from '../connection/classify.js';
+import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { ErrorCodes, SluiceError, abortError } from '../errors.js';
+import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { ConcurrencyLimit } from '../policies/concurrency.js';
+import { decide } from '../policies/decide.js';
 import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
-import type { Capabilities } from '../protocol/capabilities.js';
-import type { DsnOptions } from '../protocol/commands.js';
-import { Deque } from './deque.js';
+import { armIdle } from './idle.js';
+import { Job } from './job.js';
+import type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './types.js';
+import { verify } from './verify.js';
 
-export interface SendOptions {
-  /** Aborts the send while it is queued. Once its envelope is on the wire a message is committed. */
-  signal?: AbortSignal;
-}
-
-/** nodemailer's message options (from, to, subject, text, html, attachments, …), composed by nodemailer's MailComposer. */
-export type MailOptions = ConstructorParameters<typeof MailComposer>[0] & { dsn?: DsnOptions };
-
-export interface PoolStats {
-  /** Connections open or opening. */
-  connections: number;
-  connecting: number;
-  idle: number;
-  busy: number;
-  /** The connection limit in force (lowered after "too many connections" refusals). */
-  maxConnections: number;
-  /** Messages waiting for a connection (retries waiting for their delay, and sendMail() calls still composing, included). */
-  queued: number;
-  /** Messages on the wire. */
-  inFlight: number;
-  delivered: number;
-  rejected: number;
-  failed: number;
-  unknown: number;
-  retries: number;
-}
-
-export interface VerifyResult {
-  capabilities: Capabilities;
-  encrypted: boolean;
-  authenticated: boolean;
-}
-
-export interface PoolEvents {
-  connect: [info: { connectionId: number; capabilities: Capabilities; encrypted: boolean }];
-  close: [info: { connectionId: number; error: SluiceError | null }];
-  /** A connection could not be opened. */
-  'connect-error': [error: SluiceError];
-  sent: [result: SendResult];
-  /** A message ended rejected, failed or unknown. */
-  'send-error': [error: SluiceError];
-  retry: [info: { attempt: number; delay: number; error: SluiceError }];
-  /** The queue fell below highWaterMark after reaching it. */
-  drain: [];
-  /** Nothing queued and nothing in flight. */
-  idle: [];
-}
+export type { MailOptions } from '../compose.js';
+export { emptyStats } from './types.js';
+export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './types.js';
 
 /**
- * A message in the pool: its wire-ready form plus its bookkeeping. A class, so that every job has the
- * same shape (one hidden class on the hot path).
- */
-class Job implements PreparedMessage {
-  from: string;
-  to: string[];
-  dsn: PreparedMessage['dsn'];
-  size: number | undefined;
-  eightBit: boolean | null;
-  smtpUtf8: boolean;
-  body: Buffer | null;
-  stream: AsyncIterable<Uint8Array> | null;
-  consumed = false;
-  dataChunks: Buffer[] | undefined = undefined;
-  bdatBody: Buffer | undefined = undefined;
-  messageId: string | undefined;
-  /** Every recipient, for the result. */
-  readonly allTo: string[];
-  /** Recipients not yet tried (beyond maxRecipientsPerTransaction, or deferred by "too many recipients"). */
-  rest: string[];
-  accepted: RecipientResult[] = [];
-  rejected: RecipientResult[] = [];
-  pending: RecipientResult[] = [];
-  /** Transactions attempted. */
-  attempts = 0;
-  /** Retries used (transient failures). */
-  retries = 0;
-  readonly queuedAt = Date.now();
-  startedAt = 0;
-  lastReply: { code: number; enhanced: string | null; text: string } | null = null;
-  connectionId = 0;
-  onAbort: (() => void) | null = null;
-  state: 'queued' | 'delayed' | 'active' | 'done' = 'queued';
-
-  constructor(
-    prepared: PreparedMessage,
-    limit: number,
-    readonly resolve: (result: SendResult) => void,
-    readonly reject: (error: SluiceError) => void,
-    readonly signal: AbortSignal | undefined,
-  ) {
-    this.from = prepared.from;
-    this.allTo = prepared.to;
-    this.to = prepared.to.length > limit ? prepared.to.slice(0, limit) : prepared.to;
-    this.rest = prepared.to.length > limit ? prepared.to.slice(limit) : [];
-    this.dsn = prepared.dsn;
-    this.size = prepared.size;
-    this.eightBit = prepared.eightBit;
-    this.smtpUtf8 = prepared.smtpUtf8;
-    this.body = prepared.body;
-    this.stream = prepared.stream;
-    this.bdatBody = prepared.bdatBody;
-    this.messageId = prepared.messageId;
-  }
-}
-
-/**
- * A pool of SMTP connections to one server.
+ * A pool of SMTP connections to one server: the scheduler. Composing (compose.ts), the retry table
+ * (policies/decide.ts) and the wire (connection/) live elsewhere.
  *
- * Scheduling: connections PULL messages when they can write one (an idle connection at once; a
- * pipelining one when it writes the previous message's content). The pool opens a new connection only
- * when the queue holds more messages than the connections already opening or about to pull can take,
- * so it keeps open connections' pipelines full instead of opening idle ones, up to `maxConnections`.
+ * Scheduling: a connection REPORTS when it can write a message (`free`: an idle connection at once; a
+ * pipelining one while it writes the previous message's content) and the pool decides which message,
+ * if any, it writes. The pool opens a new connection only when the queue holds more messages than the
+ * connections already opening or about to be free can take, so it keeps open connections' pipelines
+ * full instead of opening idle ones, up to `maxConnections`.
  */
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
-  private readonly queue = new Deque<Job>();
+  private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
   private readonly idleArmed = new WeakSet<Connection<Job>>();
@@ -143,6 +54,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private closing = false;
   private destroyed = false;
   private closePromise: Promise<void> | null = null;
+  /** Inside free() or schedule(): see enter(). */
+  private dispatching = false;
+  private rescheduled = false;
   private counters = { delivered: 0, rejected: 0, failed: 0, unknown: 0, retries: 0 };
 
   constructor(options: PoolOptions) {
@@ -162,7 +76,31 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
-    return this.enqueue(message, options, false);
+    const limit = options.bufferUpTo;
+    if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options, false);
+    if (!(typeof limit === 'number' && limit >= 0)) {
+      const message = `bufferUpTo must be a non-negative number of bytes, got ${JSON.stringify(limit)}`;
+      return Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true, outcome: 'rejected' }));
+    }
+    return this.accept(async () => ({ ...message, body: await readUpTo(message.body as AsyncIterable<Uint8Array>, limit, options.signal) }), options);
+  }
+
+  /**
+   * Counts a message that needs asynchronous work (composing, buffering) before it can be queued: a
+   * close() called meanwhile waits for it, and it is not refused as one sent after close().
+   */
+  private async accept(make: () => Promise<Message>, options: SendOptions): Promise<SendResult> {
+    if (this.closing || this.destroyed) throw new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
+    this.composing++;
+    let message: Message;
+    try {
+      message = await make();
+    } finally {
+      this.composing--;
+    }
+    const sent = this.enqueue(message, options, true);
+    this.maybeIdle();
+    return sent;
   }
 
   /** `accepted`: the message was accepted before close() (sendMail composing it), so closing does not refuse it. */
@@ -202,51 +140,16 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   }
 
   /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
-  async sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    if (this.closing || this.destroyed) throw new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
-    // Counted from now: a close() called while the message is being composed waits for it.
-    this.composing++;
-    let message: Message;
-    try {
-      const { dsn, ...rest } = mail;
-      const node = new MailComposer(rest).compile();
-      const envelope = node.getEnvelope();
-      const body = await node.build();
-      message = { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
-    } catch (cause) {
-      throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, { cause, permanent: true, outcome: 'rejected' });
-    } finally {
-      this.composing--;
-    }
-    const sent = this.enqueue(message, options, true);
-    this.maybeIdle();
-    return sent;
+  sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
+    return this.accept(() => compose(mail), options);
   }
 
   /**
    * Opens a connection, runs greeting, EHLO, STARTTLS and AUTH, then QUITs. Rejects with the error that
    * stopped it. `signal` cuts it short (a health check with its own deadline): EABORT.
    */
-  async verify(options: { signal?: AbortSignal } = {}): Promise<VerifyResult> {
-    const conn = new Connection<Job>({ ...this.options.connection, maxMessages: 1 }, {
-      next: () => null,
-      settle: () => {},
-      idle: () => {},
-      closed: () => {},
-    });
-    const { signal } = options;
-    if (signal?.aborted) throw abortError(signal, 'The verification was aborted');
-    const onAbort = () => conn.destroy(abortError(signal!, 'The verification was aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let capabilities: Capabilities;
-    try {
-      capabilities = await conn.open();
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-    const result = { capabilities, encrypted: conn.encrypted, authenticated: conn.authenticated };
-    conn.quit();
-    return result;
+  verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    return verify(this.options.connection, options);
   }
 
   /** True when the queue has reached `highWaterMark`: wait for 'drain' before sending more. */
@@ -310,7 +213,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.closing = true;
     this.clearWake();
     const reason = new SluiceError(ErrorCodes.ECLOSED, `The pool was destroyed${error ? `: ${error.message}` : ''}`, { cause: error, outcome: 'failed' });
-    const waiting = [...this.queue.drain(), ...this.delayed];
+    const waiting = [...this.queue.toArray(), ...this.delayed];
+    this.queue.clear();
     this.delayed.clear();
     for (const job of waiting) if (job.state !== 'done') this.fail(job, reason, 'failed');
     const closed = new Promise<void>((resolve) => {
@@ -332,6 +236,18 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   // ------------------------------------------------------------------------------------------------
 
   private schedule(): void {
+    if (!this.enter()) {
+      this.rescheduled = true;
+      return;
+    }
+    try {
+      this.scheduleNow();
+    } finally {
+      this.exit();
+    }
+  }
+
+  private scheduleNow(): void {
     if (this.destroyed) return;
     if (this.queue.length === 0) {
       if (this.closing) this.retireIdle();
@@ -340,7 +256,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     // Idle connections pull first.
     for (const c of this.connections) {
       if (this.queue.length === 0) break;
-      if (c.isIdle && c.canAccept) c.pump();
+      if (c.isIdle && c.canAccept) c.resume();
     }
     // Then open connections for what the open ones cannot take soon.
     const now = Date.now();
@@ -368,7 +284,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.connections.add(conn);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
         if (this.destroyed) return conn.destroy();
-        conn.pump();
+        conn.resume();
         this.schedule();
       },
       (error: SluiceError) => {
@@ -402,11 +318,13 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     // one (a 4xx, even to AUTH or STARTTLS: "454 4.7.0 Temporary authentication failure") charges the
     // oldest message an attempt.
     if (error.permanent) {
-      for (const job of this.queue.drain()) this.fail(job, error, 'failed');
+      const queued = this.queue.toArray();
+      this.queue.clear();
+      for (const job of queued) this.fail(job, error, 'failed');
       this.afterDequeue();
       return;
     }
-    const head = this.queue.peek();
+    const head = this.queue.peekFront();
     if (head) {
       head.retries++;
       if (head.retries > this.options.retry.retries) {
@@ -418,17 +336,32 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.schedule();
   }
 
-  // ConnectionOwner ----------------------------------------------------------------------------------
+  // ConnectionOwner: the connections report, the pool decides -------------------------------------
 
-  next(conn: Connection<Job>): Job | null {
-    if (this.destroyed) return null;
+  /** Hands `conn` messages while it can write one now (decided here: queue order and the rate limit). */
+  free(conn: Connection<Job>): void {
+    const outer = this.enter();
+    try {
+      while (!this.destroyed && !conn.busy) {
+        const job = this.take(conn);
+        if (!job) break;
+        conn.write(job);
+      }
+    } finally {
+      if (outer) this.exit();
+    }
+  }
+
+  /** The next message for `conn`, or null (nothing queued, or the rate limit says wait). */
+  private take(conn: Connection<Job>): Job | null {
     for (;;) {
-      const job = this.queue.peek();
+      const job = this.queue.peekFront();
       if (!job) return null;
       if (job.state === 'done') {
         this.queue.shift();
         continue;
       }
+      assert(job.state === 'queued', 'a job in the queue is queued');
       if (this.bucket && !this.bucket.take()) {
         this.wakeAt(this.bucket.wait());
         return null;
@@ -445,63 +378,39 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
   }
 
-  settle(conn: Connection<Job>, job: Job, result: TransactionResult): void {
+  /** A transaction ended: book its replies on the message, then apply the retry table's verdict (policies/decide.ts). */
+  settle(conn: Connection<Job>, job: Job, result: TransactionResult, streamed: boolean): void {
+    assert(this.inFlightCount > 0 && job.state === 'active', 'settle() for a message in flight');
     this.inFlightCount--;
     job.connectionId = conn.id;
-    switch (result.type) {
-      case 'delivered': {
-        job.accepted.push(...result.accepted);
-        job.rejected.push(...result.rejected);
-        job.pending.push(...result.pending);
-        job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
-        const remaining = [...result.deferred, ...job.rest];
-        if (remaining.length > 0 && !job.consumed) {
-          // "Too many recipients" or maxRecipientsPerTransaction: the rest go in another transaction.
-          this.split(job, remaining);
-          this.requeue(job, 0, true);
-        } else {
-          for (const address of remaining) job.pending.push({ address, code: 452, enhancedCode: '4.5.3', response: 'Not tried: the body stream cannot be sent twice' });
-          this.deliver(job);
-        }
+    if (streamed) job.consumed = true;
+    job.rejected.push(...result.rejected);
+    if (result.type === 'delivered') {
+      job.accepted.push(...result.accepted);
+      job.pending.push(...result.pending);
+      job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
+    }
+    const attempt = { result, accepted: job.accepted.length, to: job.to, rest: job.rest, consumed: job.consumed, attempts: job.attempts, retries: job.retries };
+    const verdict = decide(attempt, this.options);
+    switch (verdict.action) {
+      case 'deliver':
+        job.pending.push(...verdict.pending);
+        this.deliver(job);
         break;
-      }
-      case 'rejected':
-        job.rejected.push(...result.rejected);
-        if (job.accepted.length > 0) this.deliver(job);
-        else this.fail(job, result.error, 'rejected');
+      case 'continue':
+        job.recipients(verdict.recipients);
+        this.requeue(job, 0, true);
         break;
-      case 'transient': {
-        job.rejected.push(...result.rejected);
-        // An immediate retry (a stale connection, a pipelining race) is not a server verdict and does not
-        // use the budget, but it is bounded too; `retry: false` turns both off.
-        const budget = this.options.retry.retries;
-        const canRetry = !job.consumed && budget > 0 && (result.immediate ? job.attempts <= budget + 3 : job.retries < budget);
-        if (!canRetry) {
-          if (job.accepted.length > 0) {
-            for (const address of result.retry) job.pending.push(this.pendingFrom(address, result.error));
-            this.deliver(job);
-          } else this.fail(job, result.error, 'failed');
-          break;
-        }
-        if (!result.immediate) job.retries++;
-        job.to = result.retry.slice(0, this.options.maxRecipientsPerTransaction);
-        job.rest = [...result.retry.slice(this.options.maxRecipientsPerTransaction), ...job.rest];
-        const delay = result.immediate ? 0 : retryDelay(job.retries, this.options.retry);
+      case 'retry':
+        if (!verdict.immediate) job.retries++;
+        job.recipients(verdict.recipients);
         this.counters.retries++;
-        this.emit('retry', { attempt: job.retries, delay, error: result.error });
-        this.requeue(job, delay, result.immediate);
+        this.emit('retry', { attempt: job.retries, delay: verdict.delay, error: (result as { error: SluiceError }).error });
+        // An unknown outcome resent (retryUnknown) waits at the back; a transient failure goes first.
+        this.requeue(job, verdict.delay, verdict.immediate);
         break;
-      }
-      case 'unknown':
-        job.rejected.push(...result.rejected);
-        if (this.options.retryUnknown && !job.consumed && job.retries < this.options.retry.retries) {
-          // The user accepted duplicates over loss.
-          job.retries++;
-          this.counters.retries++;
-          const delay = retryDelay(job.retries, this.options.retry);
-          this.emit('retry', { attempt: job.retries, delay, error: result.error });
-          this.requeue(job, delay, false);
-        } else this.fail(job, result.error, 'unknown');
+      case 'fail':
+        this.fail(job, verdict.error, verdict.outcome);
         break;
     }
     this.maybeIdle();
@@ -509,7 +418,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   idle(conn: Connection<Job>): void {
     conn.lastActive = Date.now();
-    this.armIdle(conn);
+    armIdle(conn, this.options.connection.timeouts.idle, this.idleArmed);
     this.maybeIdle();
     if (this.closing && this.queue.length === 0 && this.delayed.size === 0) conn.quit();
   }
@@ -525,10 +434,27 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   // Internals
   // ------------------------------------------------------------------------------------------------
 
-  private split(job: Job, remaining: string[]): void {
-    const limit = this.options.maxRecipientsPerTransaction;
-    job.to = remaining.slice(0, limit);
-    job.rest = remaining.slice(limit);
+  /**
+   * Re-entrancy guard: handing out messages can settle one at once (a message the server cannot take),
+   * and settling schedules again. A schedule() asked for meanwhile runs once the outer call is done,
+   * so the queue and the connection set are never walked by two loops at once. (Flags, not a closure:
+   * free() runs once per message.) Returns true for the outermost call, which must call exit().
+   */
+  private enter(): boolean {
+    if (this.dispatching) return false;
+    this.dispatching = true;
+    return true;
+  }
+
+  private exit(): void {
+    try {
+      while (this.rescheduled) {
+        this.rescheduled = false;
+        this.scheduleNow();
+      }
+    } finally {
+      this.dispatching = false;
+    }
   }
 
   private requeue(job: Job, delay: number, front: boolean): void {
@@ -555,55 +481,20 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (job.state === 'done') return;
     job.state = 'done';
     this.counters.delivered++;
-    const now = Date.now();
-    const reply = job.lastReply!;
-    const result: SendResult = {
-      outcome: 'delivered',
-      envelope: { from: job.from, to: job.allTo },
-      messageId: job.messageId,
-      accepted: job.accepted,
-      rejected: job.rejected,
-      pending: job.pending,
-      response: reply.text,
-      responseCode: reply.code,
-      enhancedCode: reply.enhanced,
-      connectionId: job.connectionId,
-      attempts: job.attempts,
-      timings: { queued: job.queuedAt, started: job.startedAt, settled: now, total: now - job.queuedAt },
-    };
+    const result = job.result();
     this.emit('sent', result);
     job.resolve(result);
-    this.release(job);
+    job.release();
   }
 
   private fail(job: Job, error: SluiceError, outcome: 'rejected' | 'failed' | 'unknown'): void {
     if (job.state === 'done') return;
     job.state = 'done';
     this.counters[outcome]++;
-    // One error object per message: the same error may end several (a connection lost under a window).
-    const err = used.has(error) ? error.copy() : error;
-    used.add(err);
-    err.outcome = outcome;
-    err.rejected = job.rejected;
-    err.messageId = job.messageId;
-    err.attempts = job.attempts;
+    const err = job.error(error, outcome);
     this.emit('send-error', err);
     job.reject(err);
-    this.release(job);
-  }
-
-  private release(job: Job): void {
-    if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
-    job.onAbort = null;
-    // Drop references to the content as soon as the message is done.
-    job.body = null;
-    job.stream = null;
-    job.dataChunks = undefined;
-    job.bdatBody = undefined;
-  }
-
-  private pendingFrom(address: string, error: SluiceError): RecipientResult {
-    return { address, code: error.responseCode ?? 451, enhancedCode: error.enhancedCode ?? null, response: error.response ?? error.message };
+    job.release();
   }
 
   /** `full` and 'drain' count the same things: queued messages and retries waiting for their delay. */
@@ -630,46 +521,21 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     for (const c of this.connections) if (c.isIdle) c.quit();
   }
 
-  /** One idle timer per connection at most; it re-checks instead of being reset on every message. */
-  private armIdle(conn: Connection<Job>): void {
-    if (this.idleArmed.has(conn)) return;
-    this.idleArmed.add(conn);
-    const timeout = this.options.connection.timeouts.idle;
-    const check = () => {
-      if (conn.state !== 'ready') return this.idleArmed.delete(conn);
-      const left = conn.lastActive + timeout - Date.now();
-      if (!conn.isIdle) {
-        this.idleArmed.delete(conn);
-        return;
-      }
-      if (left > 0) setTimeout(check, left).unref();
-      else {
-        this.idleArmed.delete(conn);
-        conn.quit();
-      }
-    };
-    setTimeout(check, timeout).unref();
-  }
-
   private wakeAt(ms: number): void {
     if (this.wakeTimer) return;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = null;
-      this.schedule();
-    }, Math.max(1, ms));
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = null;
+        this.schedule();
+      },
+      Math.max(1, ms),
+    );
   }
 
   private clearWake(): void {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
   }
-
-}
-
-const used = new WeakSet<SluiceError>();
-
-function abortError(signal: AbortSignal, message = 'The send was aborted before it reached the wire'): SluiceError {
-  return new SluiceError(ErrorCodes.EABORT, message, { cause: signal.reason, outcome: 'failed' });
 }
 
 /** Creates a pool. See PoolOptions for the defaults and why they are what they are. */

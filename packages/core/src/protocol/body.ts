@@ -1,32 +1,51 @@
 import { isAscii } from 'node:buffer';
+import { ErrorCodes, SluiceError } from '../errors.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
-const CR_BUF = Buffer.from('\r');
+const LF_BUF = Buffer.from('\n');
+const CRLF_BUF = Buffer.from('\r\n');
 const DOT_BUF = Buffer.from('.');
 /** RFC 5321 §4.1.1.4: the content ends with CRLF "." CRLF. */
 export const DATA_TERMINATOR = Buffer.from('.\r\n');
 const CRLF_TERMINATOR = Buffer.from('\r\n.\r\n');
+/** A bare CR at the very end of the content: its LF, then the terminator. */
+const LF_TERMINATOR = Buffer.from('\n.\r\n');
+const EMPTY = Buffer.alloc(0);
+
+/** RFC 5321 §4.5.3.1.6 and RFC 5322 §2.1.1: at most 998 octets on a line, CRLF excluded. */
+export const MAX_LINE_LENGTH = 998;
 
 /**
  * Streaming content encoder for DATA and BDAT.
  *
- * - Bare LF becomes CRLF: RFC 5321 §2.3.8 forbids a bare LF, and servers that enforce it (Postfix's
- *   `smtpd_forbid_bare_newline`, since the 2023 "SMTP smuggling" reports) reject or rewrite it.
+ * - Every line ends in CRLF. A bare LF or a bare CR becomes CRLF: RFC 5321 §2.3.8 forbids both, and
+ *   bare line ends are the raw material of "SMTP smuggling" (a "\n.\n" or "\r.\r" that one server
+ *   reads as the end of DATA and the next does not), so none ever leaves sluice. Servers that enforce
+ *   it (Postfix's `smtpd_forbid_bare_newline`) would reject or rewrite them anyway.
+ * - A line longer than 998 octets is refused with EMESSAGE before any byte of it is returned: it is
+ *   never written (RFC 5321 §4.5.3.1.6). The count is of the message's own line, before dot-stuffing.
  * - With `dotStuff` (DATA only), a line that starts with "." gets one more "." (RFC 5321 §4.5.2). BDAT
- *   content is sent as is (RFC 3030 §2): no stuffing, no terminator.
+ *   content is sent as is otherwise (RFC 3030 §2): no stuffing, no terminator.
  *
- * The encoder keeps one byte of state across chunks, so a CRLF or a "\n." split over two chunks is seen.
- * Chunks that need no change are returned as they are (no copy).
+ * A CR at the end of a chunk is written at once; whether it was bare is known from the next chunk's
+ * first byte (an LF is then inserted before that chunk's bytes), or at the end: `terminator()` for
+ * DATA, `end()` for BDAT. So a CRLF or a "\n." split over two chunks is seen, and chunks that need no
+ * change are returned as they are (no copy).
  */
 export class BodyEncoder {
-  private prev = LF; // content starts at the beginning of a line
+  private atLineStart = true; // content starts at the beginning of a line
+  /** The last byte returned was a CR whose LF is not known yet. */
+  private pendingCr = false;
+  /** Octets of the current line so far. */
+  private column = 0;
+  private line = 1;
   private bytes = 0;
 
   constructor(private readonly dotStuff: boolean) {}
 
-  /** Bytes written so far (after encoding). */
+  /** Bytes returned so far by encode() and end() (the DATA terminator is not counted). */
   get size(): number {
     return this.bytes;
   }
@@ -36,27 +55,58 @@ export class BodyEncoder {
     const len = buf.length;
     if (len === 0) return buf;
     let parts: Buffer[] | null = null;
-    let from = 0;
-    // A dot at the very start of this chunk when the previous chunk ended a line.
-    if (this.dotStuff && this.prev === LF && buf[0] === DOT) {
-      parts = [DOT_BUF];
+    let from = 0; // input before `from` is already in `parts`
+    let i = 0; // start of the current line's content
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      if (buf[0] === LF) i = 1; // the CRLF was split across chunks
+      else parts = [LF_BUF]; // a bare CR: complete it
     }
-    let i = buf.indexOf(LF);
-    while (i !== -1) {
-      const before = i > 0 ? buf[i - 1] : this.prev;
-      if (before !== CR) {
+    let nextCr = buf.indexOf(CR, i);
+    let nextLf = buf.indexOf(LF, i);
+    for (;;) {
+      if (this.dotStuff && this.atLineStart && i < len && buf[i] === DOT) {
         parts ??= [];
-        parts.push(buf.subarray(from, i), CR_BUF);
+        parts.push(buf.subarray(from, i), DOT_BUF);
         from = i;
       }
-      if (this.dotStuff && i + 1 < len && buf[i + 1] === DOT) {
-        parts ??= [];
-        parts.push(buf.subarray(from, i + 1), DOT_BUF);
-        from = i + 1;
+      const end = nextCr === -1 ? nextLf : nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
+      const lineEnd = end === -1 ? len : end;
+      if (this.column + (lineEnd - i) > MAX_LINE_LENGTH) this.tooLong();
+      if (end === -1) {
+        this.column += len - i;
+        if (len > i) this.atLineStart = false;
+        break;
       }
-      i = buf.indexOf(LF, i + 1);
+      this.column = 0;
+      this.line++;
+      this.atLineStart = true;
+      if (buf[end] === LF) {
+        // A bare LF.
+        parts ??= [];
+        parts.push(buf.subarray(from, end), CRLF_BUF);
+        from = end + 1;
+        i = end + 1;
+        nextLf = buf.indexOf(LF, i);
+        continue;
+      }
+      // A CR: a CRLF, a bare CR, or a CR whose next byte is in the next chunk.
+      if (end + 1 === len) {
+        this.pendingCr = true;
+        i = len;
+        break;
+      }
+      if (buf[end + 1] === LF) {
+        i = end + 2;
+        nextLf = buf.indexOf(LF, i);
+      } else {
+        parts ??= [];
+        parts.push(buf.subarray(from, end + 1), LF_BUF);
+        from = end + 1;
+        i = end + 1;
+      }
+      nextCr = buf.indexOf(CR, i);
     }
-    this.prev = buf[len - 1]!;
     if (parts === null) {
       this.bytes += len;
       return buf;
@@ -67,20 +117,38 @@ export class BodyEncoder {
     return out;
   }
 
-  /** The bytes that end DATA content: CRLF (when the content did not end with one) and ".\r\n". */
+  /** BDAT: the bytes that complete the content (an LF after a final bare CR), or none. */
+  end(): Buffer {
+    if (!this.pendingCr) return EMPTY;
+    this.pendingCr = false;
+    this.bytes++;
+    return LF_BUF;
+  }
+
+  /** DATA: the bytes that end the content: CRLF (when the content did not end with one) and ".\r\n". */
   terminator(): Buffer {
-    // A final LF always went out as CRLF (a bare one got its CR), so the last input byte decides.
-    return this.bytes === 0 || this.prev === LF ? DATA_TERMINATOR : CRLF_TERMINATOR;
+    if (this.pendingCr) return LF_TERMINATOR;
+    return this.atLineStart ? DATA_TERMINATOR : CRLF_TERMINATOR;
+  }
+
+  private tooLong(): never {
+    throw new SluiceError(
+      ErrorCodes.EMESSAGE,
+      `Line ${this.line} of the message is longer than ${MAX_LINE_LENGTH} octets (RFC 5321 §4.5.3.1.6): encode it (quoted-printable or base64) or wrap it`,
+      { permanent: true, command: 'DATA' },
+    );
   }
 }
 
 /** Encodes a whole body at once. Returns the input itself when nothing needs to change. */
 export function encodeBody(body: Buffer, dotStuff: boolean): Buffer {
-  return new BodyEncoder(dotStuff).encode(body);
+  const encoder = new BodyEncoder(dotStuff);
+  const out = encoder.encode(body);
+  const tail = encoder.end();
+  return tail.length === 0 ? out : Buffer.concat([out, tail]);
 }
 
 /** True when the content has a byte above 0x7F (needs BODY=8BITMIME, RFC 6152). */
 export function has8bit(body: Buffer): boolean {
   return !isAscii(body); // native, SIMD in recent Node versions
 }
-

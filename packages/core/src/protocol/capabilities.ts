@@ -21,6 +21,11 @@ export interface Capabilities {
   raw: Record<string, string[]>;
 }
 
+/** A Capabilities with what `offered` says and every other extension off (a test double's server, a HELO-only one). */
+export function defineCapabilities(offered: Partial<Capabilities> = {}): Capabilities {
+  return { ...parseCapabilities(null), ...offered };
+}
+
 export function parseCapabilities(reply: Reply | null): Capabilities {
   const raw: Record<string, string[]> = {};
   if (reply) {

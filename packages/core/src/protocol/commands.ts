@@ -147,6 +147,10 @@ export function rcptCommand(to: string, dsn: DsnOptions | undefined): string {
 /** Validates a client hostname for EHLO (RFC 5321 §4.1.1.1: a domain or an address literal). */
 export function validateClientName(name: string): void {
   if (typeof name !== 'string' || name.length === 0 || CONTROL.test(name) || /\s/.test(name)) {
-    throw new SluiceError(ErrorCodes.EOPTIONS, `Invalid client name for EHLO: ${JSON.stringify(name)}`, { permanent: true });
+    throw new SluiceError(
+      ErrorCodes.EOPTIONS,
+      `Invalid client name for EHLO: ${JSON.stringify(name)}: name must be a domain or an address literal, without spaces or control characters`,
+      { permanent: true },
+    );
   }
 }

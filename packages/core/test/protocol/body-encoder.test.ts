@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BodyEncoder, DATA_TERMINATOR, encodeBody, has8bit } from '../../src/protocol/body.js';
+import { SluiceError } from '../../src/errors.js';
+import { BodyEncoder, DATA_TERMINATOR, encodeBody, has8bit, MAX_LINE_LENGTH } from '../../src/protocol/body.js';
 import { splitAt } from './util.js';
 
 const CR = 0x0d;
@@ -9,19 +10,23 @@ const LF = 0x0a;
 // ---------------------------------------------------------------------------------------------------
 // Independent references
 
-/** RFC 5321 §2.3.8: every LF not preceded by a CR (in the original byte sequence) becomes CRLF. */
-function normaliseBareLf(input: Buffer): Buffer {
+/** RFC 5321 §2.3.8: every bare LF and every bare CR (in the original byte sequence) becomes CRLF. */
+function normaliseLineEnds(input: Buffer): Buffer {
   const out: number[] = [];
   for (let i = 0; i < input.length; i++) {
-    if (input[i] === LF && (i === 0 || input[i - 1] !== CR)) out.push(CR);
-    out.push(input[i]!);
+    const byte = input[i]!;
+    if (byte === CR) {
+      out.push(CR, LF);
+      if (input[i + 1] === LF) i++;
+    } else if (byte === LF) out.push(CR, LF);
+    else out.push(byte);
   }
   return Buffer.from(out);
 }
 
 /** What DATA should deliver: the normalised content, ending with CRLF unless it is empty. */
 function expectedDataContent(input: Buffer): Buffer {
-  const norm = normaliseBareLf(input);
+  const norm = normaliseLineEnds(input);
   const endsWithCrlf = norm.length >= 2 && norm[norm.length - 2] === CR && norm[norm.length - 1] === LF;
   return norm.length === 0 || endsWithCrlf ? norm : Buffer.concat([norm, Buffer.from('\r\n')]);
 }
@@ -54,6 +59,12 @@ function hasBareLf(buf: Buffer): boolean {
   return false;
 }
 
+/** True when the buffer contains a CR not followed by LF. */
+function hasBareCr(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] === CR && buf[i + 1] !== LF) return true;
+  return false;
+}
+
 
 function encodeChunks(chunks: Uint8Array[], dotStuff: boolean): { encoder: BodyEncoder; out: Buffer } {
   const encoder = new BodyEncoder(dotStuff);
@@ -63,6 +74,8 @@ function encodeChunks(chunks: Uint8Array[], dotStuff: boolean): { encoder: BodyE
 
 /** The terminator the encoded bytes call for, derived from the bytes themselves. */
 function referenceTerminator(encoded: Buffer): string {
+  // A final CR is the first half of a line end whose LF the terminator brings.
+  if (encoded.length > 0 && encoded[encoded.length - 1] === CR) return '\n.\r\n';
   const endsWithCrlf = encoded.length >= 2 && encoded[encoded.length - 2] === CR && encoded[encoded.length - 1] === LF;
   return encoded.length === 0 || endsWithCrlf ? '.\r\n' : '\r\n.\r\n';
 }
@@ -106,8 +119,11 @@ describe('BodyEncoder: examples (DATA, dot-stuffing)', () => {
     ['a\n.\nb', 'a\r\n..\r\nb'],
     ['a\r\n..b\r\n', 'a\r\n...b\r\n'],
     ['a.b\r\nc.d', 'a.b\r\nc.d'],
-    ['a\r.b', 'a\r.b'], // a bare CR does not end a line: no stuffing, left as is
-    ['\r\r\n', '\r\r\n'],
+    // A bare CR ends a line too (RFC 5321 §2.3.8 forbids it; "\r.\r" is a smuggling vector).
+    ['a\r.b', 'a\r\n..b'],
+    ['\r\r\n', '\r\n\r\n'],
+    ['a\rb\r', 'a\r\nb\r\n'],
+    ['a\r.\rMAIL FROM:<x@evil>\r', 'a\r\n..\r\nMAIL FROM:<x@evil>\r\n'],
   ])('encodes %j as %j', (input, expected) => {
     expect(enc(input)).toBe(expected);
   });
@@ -154,16 +170,18 @@ describe('BodyEncoder: BDAT mode (dotStuff = false)', () => {
     ['a\n.\nb', 'a\r\n.\r\nb'],
     ['\r\n.\r\n', '\r\n.\r\n'],
     ['..', '..'],
-  ])('encodes %j as %j (LF normalisation only, no dots)', (input, expected) => {
+    ['a\r.\rb', 'a\r\n.\r\nb'],
+  ])('encodes %j as %j (line-end normalisation only, no dots)', (input, expected) => {
     expect(enc(input, false)).toBe(expected);
   });
 
-  it('property: output is exactly the bare-LF normalisation of the input, whatever the chunking', () => {
+  it('property: output (with end()) is exactly the line-end normalisation of the input, whatever the chunking', () => {
     fc.assert(
       fc.property(bodyArb, cutsArb, fc.boolean(), (body, cuts, plain) => {
         const { encoder, out } = encodeChunks(asUint8(splitAt(body, cuts), plain), false);
-        expect(out.equals(normaliseBareLf(body))).toBe(true);
-        expect(encoder.size).toBe(out.length);
+        const all = Buffer.concat([out, encoder.end()]);
+        expect(all.equals(normaliseLineEnds(body))).toBe(true);
+        expect(encoder.size).toBe(all.length);
       }),
       { numRuns: 400 },
     );
@@ -222,10 +240,13 @@ describe('BodyEncoder: terminator()', () => {
 
   it('is "\\r\\n.\\r\\n" otherwise', () => {
     expect(terminatorFor(['hello'])).toBe('\r\n.\r\n');
-    expect(terminatorFor(['hello\r'])).toBe('\r\n.\r\n');
     expect(terminatorFor(['hello\r\n', 'x'])).toBe('\r\n.\r\n');
-    expect(terminatorFor(['\r\n', '\r'])).toBe('\r\n.\r\n');
     expect(terminatorFor(['.'])).toBe('\r\n.\r\n');
+  });
+
+  it('completes a final bare CR with its LF: "\\n.\\r\\n"', () => {
+    expect(terminatorFor(['hello\r'])).toBe('\n.\r\n');
+    expect(terminatorFor(['\r\n', '\r'])).toBe('\n.\r\n');
   });
 
   // Regression: an earlier encoder looked at the last two INPUT bytes, so content ending in a bare LF
@@ -295,12 +316,14 @@ describe('BodyEncoder: properties (DATA)', () => {
     );
   });
 
-  it('output never contains a bare LF (either mode)', () => {
+  it('output never contains a bare LF or a bare CR (either mode)', () => {
     fc.assert(
       fc.property(bodyArb, cutsArb, fc.boolean(), (body, cuts, dotStuff) => {
         const { encoder, out } = encodeChunks(splitAt(body, cuts), dotStuff);
         expect(hasBareLf(out)).toBe(false);
-        if (dotStuff) expect(hasBareLf(Buffer.concat([out, encoder.terminator()]))).toBe(false);
+        const complete = Buffer.concat([out, dotStuff ? encoder.terminator() : encoder.end()]);
+        expect(hasBareLf(complete)).toBe(false);
+        expect(hasBareCr(complete)).toBe(false);
       }),
       { numRuns: 400 },
     );
@@ -312,11 +335,13 @@ describe('BodyEncoder: properties (DATA)', () => {
         const a = encodeChunks(splitAt(body, cuts1), dotStuff);
         const c = encodeChunks(splitAt(body, cuts2), dotStuff);
         const whole = encodeBody(body, dotStuff);
-        expect(a.out.equals(whole)).toBe(true);
-        expect(c.out.equals(whole)).toBe(true);
+        expect(a.encoder.terminator().equals(c.encoder.terminator())).toBe(true);
+        const aAll = Buffer.concat([a.out, a.encoder.end()]);
+        const cAll = Buffer.concat([c.out, c.encoder.end()]);
+        expect(aAll.equals(whole)).toBe(true);
+        expect(cAll.equals(whole)).toBe(true);
         expect(a.encoder.size).toBe(whole.length);
         expect(c.encoder.size).toBe(whole.length);
-        expect(a.encoder.terminator().equals(c.encoder.terminator())).toBe(true);
       }),
       { numRuns: 400 },
     );
@@ -325,11 +350,67 @@ describe('BodyEncoder: properties (DATA)', () => {
   it('dot-stuffing adds exactly one "." per line that starts with "."', () => {
     fc.assert(
       fc.property(bodyArb, (body) => {
-        const norm = normaliseBareLf(body).toString('latin1');
+        const norm = normaliseLineEnds(body).toString('latin1');
         const dotLines = norm.split('\r\n').filter((line) => line.startsWith('.')).length;
         expect(encodeBody(body, true).length - norm.length).toBe(dotLines);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('BodyEncoder: lines longer than 998 octets (RFC 5321 §4.5.3.1.6)', () => {
+  const line = (n: number) => 'x'.repeat(n);
+  const refusal = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return err as SluiceError;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it.each([true, false])('takes a line of exactly 998 octets (dotStuff %s), with any line end', (dotStuff) => {
+    for (const end of ['\r\n', '\n', '\r']) {
+      const body = b(`${line(MAX_LINE_LENGTH)}${end}next\r\n`);
+      expect(encodeBody(body, dotStuff).toString('latin1')).toBe(`${line(MAX_LINE_LENGTH)}\r\nnext\r\n`);
+    }
+    expect(encodeBody(b(line(MAX_LINE_LENGTH)), dotStuff).length).toBe(MAX_LINE_LENGTH);
+  });
+
+  it('refuses a line of 999 octets with EMESSAGE, naming the line', () => {
+    const err = refusal(() => encodeBody(b(`ok\r\n${line(999)}\r\n`), true));
+    expect(err).toBeInstanceOf(SluiceError);
+    expect(err.code).toBe('EMESSAGE');
+    expect(err.permanent).toBe(true);
+    expect(err.message).toMatch(/^Line 2 of the message is longer than 998 octets/);
+  });
+
+  it('counts a line across chunks, and refuses it before returning any byte of the chunk that overflows it', () => {
+    const encoder = new BodyEncoder(true);
+    expect(encoder.encode(b(line(500))).length).toBe(500);
+    expect(encoder.encode(b(line(498))).length).toBe(498);
+    expect(refusal(() => encoder.encode(b(`x\r\n`))).code).toBe('EMESSAGE');
+    expect(encoder.size).toBe(998);
+  });
+
+  it('starts counting afresh after a CRLF split across chunks', () => {
+    const encoder = new BodyEncoder(false);
+    encoder.encode(b(`${line(998)}\r`));
+    expect(encoder.encode(b(`\n${line(998)}`)).length).toBe(999);
+  });
+
+  it('property: refuses exactly the bodies that have a line over 998 octets', () => {
+    const longBody = fc
+      .array(fc.oneof(fc.constantFrom('\r\n', '\n', '\r'), fc.integer({ min: 990, max: 1005 }).map(line)), { maxLength: 6 })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(longBody, fc.boolean(), (text, dotStuff) => {
+        const longest = Math.max(0, ...text.split(/\r\n|\r|\n/).map((l) => l.length));
+        if (longest > MAX_LINE_LENGTH) expect(refusal(() => encodeBody(b(text), dotStuff)).code).toBe('EMESSAGE');
+        else expect(() => encodeBody(b(text), dotStuff)).not.toThrow();
+      }),
+      { numRuns: 200 },
     );
   });
 });

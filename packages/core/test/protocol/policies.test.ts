@@ -4,7 +4,7 @@ import { codeForCommand, ErrorCodes, isSluiceError, SluiceError, SmtpReplyError 
 import { ConcurrencyLimit } from '../../src/policies/concurrency.js';
 import { TokenBucket } from '../../src/policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions, retryDelay } from '../../src/policies/retry.js';
-import { Deque } from '../../src/pool/deque.js';
+import Denque from 'denque';
 import type { Reply } from '../../src/protocol/reply.js';
 
 /** A manual clock. */
@@ -332,7 +332,35 @@ describe('ConcurrencyLimit', () => {
 
 // ---------------------------------------------------------------------------------------------------
 
-describe('Deque', () => {
+/**
+ * The FIFO the pool and the connection rely on is denque's (the hand-written ring buffer is gone): these
+ * tests pin the behaviour we use — push, unshift, shift, peekFront, and emptying in order.
+ */
+class Deque<T> {
+  private readonly d = new Denque<T>();
+  get length(): number {
+    return this.d.length;
+  }
+  push(item: T): void {
+    this.d.push(item);
+  }
+  unshift(item: T): void {
+    this.d.unshift(item);
+  }
+  shift(): T | undefined {
+    return this.d.shift();
+  }
+  peek(): T | undefined {
+    return this.d.peekFront();
+  }
+  drain(): T[] {
+    const all = this.d.toArray();
+    this.d.clear();
+    return all;
+  }
+}
+
+describe('Deque (denque)', () => {
   it('is FIFO with push/shift', () => {
     const d = new Deque<number>();
     expect(d.length).toBe(0);

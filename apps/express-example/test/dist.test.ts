@@ -1,0 +1,6 @@
+import { builtAppThroughPnpm } from 'example-env/scenarios';
+import { it } from 'vitest';
+
+it('built, started through pnpm: sends through a separate STARTTLS server with SMTP_TLS_CA, logs a failed send with its code, stops on SIGTERM to pnpm', async () => {
+  await builtAppThroughPnpm('express-example', 'SIGTERM: finishing requests and draining the mail pool');
+}, 300_000);

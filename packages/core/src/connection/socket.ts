@@ -1,0 +1,129 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { ErrorCodes, SluiceError } from '../errors.js';
+import type { ConnectionOptions } from '../options.js';
+
+/** The listeners a connection keeps on its socket (the same three across a STARTTLS upgrade). */
+export interface SocketListeners {
+  data: (chunk: Buffer) => void;
+  error: (err: Error) => void;
+  close: () => void;
+}
+
+/** While a step is pending (connecting, a TLS handshake), the way to fail it from outside (destroy()). */
+export type Cancel = (error: SluiceError) => void;
+
+/** tls.connect options: certificates are verified unless the user turns it off (rejectUnauthorized: false). */
+function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
+  return { servername: net.isIP(options.host) ? undefined : options.host, ...options.tls };
+}
+
+/**
+ * Waits for `socket` to emit `ready` ('connect' or 'secureConnect') within `timeout` ms. `pending` holds
+ * the cancel function while it waits, and null once it ended. `onError` names the socket's error.
+ */
+function established<S extends net.Socket>(
+  socket: S,
+  ready: 'connect' | 'secureConnect',
+  timeout: { after: number; error: () => SluiceError },
+  pending: (cancel: Cancel | null) => void,
+  onError: (err: NodeJS.ErrnoException) => SluiceError,
+): Promise<S> {
+  return new Promise<S>((resolve, reject) => {
+    let settled = false;
+    const end = () => {
+      settled = true;
+      pending(null);
+      clearTimeout(timer);
+    };
+    const fail = (err: SluiceError) => {
+      if (settled) return;
+      end();
+      socket.destroy();
+      reject(err);
+    };
+    pending(fail);
+    const timer = setTimeout(() => fail(timeout.error()), timeout.after);
+    socket.once('error', (err: NodeJS.ErrnoException) => fail(onError(err)));
+    socket.once(ready, () => {
+      if (settled) return;
+      end();
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+function timedOut(message: string, command: string, after: number): { after: number; error: () => SluiceError } {
+  return { after, error: () => new SluiceError(ErrorCodes.ETIMEDOUT, message, { command }) };
+}
+
+/** Opens the TCP (or implicit TLS, RFC 8314) socket. */
+export function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
+  const { host, port, secure, localAddress } = options;
+  const after = options.timeouts.connect;
+  const socket: net.Socket = secure
+    ? tls.connect({ ...tlsOptions(options), host, port, localAddress } as tls.ConnectionOptions)
+    : net.connect({ host, port, localAddress });
+  socket.setNoDelay(true);
+  return established(
+    socket,
+    secure ? 'secureConnect' : 'connect',
+    timedOut(`Connection to ${host}:${port} timed out after ${after} ms`, 'CONNECT', after),
+    pending,
+    (err) => {
+      const isTls = secure && (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT') || /certificate|ssl|tls/i.test(err.message));
+      return new SluiceError(isTls ? ErrorCodes.ETLS : ErrorCodes.ECONNECTION, `${isTls ? 'TLS' : 'Connection'} error with ${host}:${port}: ${err.message}`, {
+        cause: err,
+        command: 'CONNECT',
+        // A certificate the client refuses is refused again on the next attempt.
+        permanent: Boolean(isTls),
+      });
+    },
+  );
+}
+
+/** Runs the TLS handshake over a connected plain socket, after STARTTLS's 220 (RFC 3207). */
+export function upgradeSocket(plain: net.Socket, options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<tls.TLSSocket> {
+  const secure = tls.connect({ ...tlsOptions(options), socket: plain });
+  const timeout = timedOut('TLS handshake timed out', 'STARTTLS', options.timeouts.connect);
+  return established(secure, 'secureConnect', timeout, pending, (err) => {
+    return new SluiceError(ErrorCodes.ETLS, `TLS negotiation failed: ${err.message}`, { cause: err, command: 'STARTTLS', permanent: true });
+  });
+}
+
+export function attach(socket: net.Socket, on: SocketListeners): void {
+  socket.on('data', on.data);
+  socket.on('error', on.error);
+  socket.on('close', on.close);
+}
+
+export function detach(socket: net.Socket, on: SocketListeners): void {
+  socket.off('data', on.data);
+  socket.off('error', on.error);
+  socket.off('close', on.close);
+}
+
+/** Writes a group with one syscall (cork/uncork becomes one writev). Returns false when the socket asks to wait for 'drain'. */
+export function writeGroup(socket: net.Socket | null, chunks: Buffer[]): boolean {
+  if (!socket || socket.destroyed) return true;
+  if (chunks.length === 1) return socket.write(chunks[0]!);
+  socket.cork();
+  let result = true;
+  for (const c of chunks) if (c.length) result = socket.write(c);
+  socket.uncork();
+  return result;
+}
+
+/** Resolves when the socket drained or closed. */
+export function drained(socket: net.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}

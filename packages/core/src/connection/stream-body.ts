@@ -1,0 +1,90 @@
+import { ErrorCodes, SluiceError } from '../errors.js';
+import { BodyEncoder } from '../protocol/body.js';
+import type { Timeouts } from './timeouts.js';
+import type { ExpectKind, Transaction } from './transaction.js';
+
+/** What writing a stream body needs from its connection. */
+export interface StreamHost {
+  /** False once the connection closed: stop reading the stream. */
+  readonly open: boolean;
+  readonly chunkSize: number;
+  readonly timeouts: Timeouts;
+  expect(kind: ExpectKind, txn: Transaction, index: number, timeout: number): void;
+  /** Writes, and waits for 'drain' when the socket asks (RFC 5321 §4.5.3.2.5: the data-block timeout applies). */
+  writeAndDrain(chunks: Buffer[]): Promise<void>;
+  /** The stream failed: the message is rejected and the connection dropped. */
+  failed(txn: Transaction, error: SluiceError): void;
+  /** DATA: the content is written, "." is next (in `out`). */
+  contentWritten(out: Buffer[]): void;
+  /** BDAT: every chunk is written (or a chunk was refused). */
+  chunksWritten(txn: Transaction): void;
+}
+
+/**
+ * Writes a stream body as it is read, never buffered whole: dot-stuffed after DATA's 354, or in BDAT
+ * chunks of exactly `chunkSize` bytes (RFC 3030). Nothing else is written on the connection meanwhile.
+ */
+export async function writeStreamBody(host: StreamHost, txn: Transaction): Promise<void> {
+  const stream = txn.job.content.stream!;
+  txn.streamed = true;
+  const encoder = new BodyEncoder(!txn.chunking);
+  const { chunkSize, timeouts } = host;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flushBdat = async (last: boolean) => {
+    const body = pendingBytes === 0 ? Buffer.alloc(0) : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    if (last) txn.committed = true;
+    host.expect(last ? 'BDAT_LAST' : 'BDAT', txn, 0, last ? timeouts.dataEnd : timeouts.dataBlock);
+    await host.writeAndDrain([Buffer.from(`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`), body]);
+  };
+  try {
+    for await (const chunk of stream) {
+      if (!host.open) return;
+      if (txn.bdatError) break;
+      const encoded = encoder.encode(chunk);
+      if (!txn.chunking) {
+        await host.writeAndDrain([encoded]);
+        continue;
+      }
+      pending.push(encoded);
+      pendingBytes += encoded.length;
+      // Chunks of exactly chunkSize: a large piece of the stream is cut, not sent whole.
+      while (pendingBytes >= chunkSize && !txn.bdatError) {
+        const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        pending = [all.subarray(0, chunkSize)];
+        const restBytes = all.subarray(chunkSize);
+        pendingBytes = chunkSize;
+        await flushBdat(false);
+        pending = restBytes.length ? [restBytes] : [];
+        pendingBytes = restBytes.length;
+      }
+    }
+  } catch (cause) {
+    // The user's stream failed in the middle of the content. Without the final "." the server
+    // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
+    // no other transaction is in flight while a stream is written.
+    // The encoder's own refusal (a line over 998 octets) is already the error to report.
+    const message = `The message body stream failed: ${(cause as Error)?.message ?? cause}`;
+    host.failed(txn, cause instanceof SluiceError ? cause : new SluiceError(ErrorCodes.EMESSAGE, message, { cause, permanent: true, command: 'DATA' }));
+    return;
+  }
+  if (!host.open) return;
+  if (txn.chunking) {
+    if (!txn.bdatError) {
+      // A final bare CR gets its LF here (BDAT has no terminator to carry it).
+      const tail = encoder.end();
+      if (tail.length) {
+        pending.push(tail);
+        pendingBytes += tail.length;
+      }
+      await flushBdat(true);
+    }
+    host.chunksWritten(txn);
+    return;
+  }
+  txn.committed = true;
+  host.expect('DOT', txn, 0, timeouts.dataEnd);
+  host.contentWritten([encoder.terminator()]);
+}

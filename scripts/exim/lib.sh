@@ -1,0 +1,46 @@
+# Shared by install.sh, start.sh and stop.sh: a private Exim 4 unpacked outside dpkg's database (Debian's
+# MTA packages conflict with each other and Postfix is installed), run with its own configuration file.
+# Source it after setting SCRIPT (the caller's name, for messages). Needs bash.
+
+# free_port and wait_banner (a 220 greeting carrying a tag) are the Postfix scripts' own; die and
+# as_root are Exim's, defined after.
+# shellcheck source=../postfix/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../postfix/lib.sh"
+
+# Where install.sh unpacks the packages; the binary is $EXIM_ROOT/usr/sbin/exim4.
+EXIM_ROOT="${EXIM_ROOT:-/opt/sluice-exim}"
+EXIM_BIN="$EXIM_ROOT/usr/sbin/exim4"
+# Debian's binary has this user compiled in (EXIM_USER=Debian-exim); exim4-base's postinst would create it.
+EXIM_USER=Debian-exim
+
+die() {
+  echo "exim/$SCRIPT: $*" >&2
+  exit 1
+}
+
+# Re-runs the calling script as root through `sudo -n` when needed, keeping the named variables.
+# Usage: as_root "VAR1,VAR2" "$0" "$@"
+as_root() {
+  local keep="$1"
+  shift
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      exec sudo -n --preserve-env="PATH,EXIM_ROOT,$keep" "$@"
+    fi
+    die "must run as root (Exim's daemon binds as root and drops to $EXIM_USER), and sudo -n is not available"
+  fi
+}
+
+need_install() {
+  [ -x "$EXIM_BIN" ] || die "$EXIM_BIN not found: run scripts/exim/install.sh first (as root)"
+  id "$EXIM_USER" >/dev/null 2>&1 || die "the '$EXIM_USER' user does not exist: run scripts/exim/install.sh"
+}
+
+# The pid of the daemon started from DIR ($1), or nothing: the pid in DIR/exim.pid, if that process is
+# our binary running with DIR's configuration file.
+daemon_pid() {
+  local dir="$1" pid
+  pid="$(cat "$dir/exim.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] || return 0
+  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-C $dir/etc/exim.conf"; then echo "$pid"; fi
+}
