@@ -348,13 +348,17 @@ describe('the group', () => {
 
   it('sendMail composes once and goes through the group; verify reports every upstream', async () => {
     const primary = await server();
-    const g = group([upstream('primary', primary), upstream('closed', { host: '127.0.0.1', port: 1 })]);
+    const g = group([upstream('primary', primary), upstream('closed', { host: '127.0.0.1', port: 1 })], { defaults: { replyTo: 'desk@example.com' } });
     const verified = await g.verify({ timeout: 2000 });
     expect(verified.primary).toMatchObject({ ok: true });
     expect(verified.closed).toMatchObject({ ok: false, error: { code: 'ECONNECTION' } });
     expect(g.stats.upstreams.closed!.health).toBe('down');
     const result = await g.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'Hello' });
     expect(result).toMatchObject({ outcome: 'delivered', upstream: 'primary', accepted: [{ address: 'b@example.com' }] });
+    // The group's defaults are composed in, once.
+    const [received] = primary.inbox.messages;
+    const headers = received!.raw!.toString().split('\r\n\r\n')[0]!.split('\r\n');
+    expect(headers.filter((h) => /^reply-to:/i.test(h)).map((h) => h.split(':')[1]!.trim())).toEqual(['desk@example.com']);
   });
 
   it("the caller's signal aborts a queued message: EABORT, never moved", async () => {
@@ -391,5 +395,7 @@ describe('the group', () => {
     expect(bad({ upstreams: [{ name: 'a', ...u }], host: 'x' } as PoolGroupOptions).message).toMatch(/host belongs in each upstream/);
     expect(bad({ upstreams: [{ name: 'a', ...u, maxConections: 3 } as UpstreamOptions] })).toMatchObject({ code: 'EOPTIONS' });
     expect(bad({ upstreams: [{ name: 'a', ...u, retryUnknown: true }] }).message).toMatch(/retryUnknown/);
+    expect(bad({ upstreams: [{ name: 'a', ...u, defaults: { from: 'x@example.com' } } as UpstreamOptions] }).message).toMatch(/defaults belongs to the group/);
+    expect(bad({ upstreams: [{ name: 'a', ...u }], url: 'smtp://127.0.0.1:1' } as PoolGroupOptions).message).toMatch(/url belongs in each upstream/);
   });
 });

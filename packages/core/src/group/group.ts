@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { compose, type MailOptions } from '../compose.js';
+import { type Compose, createComposer, type MailOptions } from '../compose.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { checkMailerOptions } from '../mail-options.js';
 import { isAsyncIterable, type Message, readUpTo } from '../message.js';
 import type { Pool } from '../pool/pool.js';
 import { emptyStats, type VerifyOptions } from '../pool/types.js';
@@ -47,12 +48,15 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
   private closePromise: Promise<void> | null = null;
   private readonly highWaterMark: number;
   private needDrain = false;
+  private readonly compose: Compose;
 
   constructor(options: PoolGroupOptions) {
     super();
     const { upstreams, health = {}, ...shared } = checkGroupOptions(options);
     this.upstreams = createUpstreams<Pending>(upstreams, shared, health);
     this.highWaterMark = shared.highWaterMark ?? 1000;
+    // The pools would check these too, each for itself; the group composes, so it checks them once.
+    this.compose = createComposer(checkMailerOptions({ defaults: shared.defaults, dkim: shared.dkim, attachDataUrls: shared.attachDataUrls }));
     for (const u of this.upstreams) this.wire(u);
     this.selector = new Selector(this.upstreams.map((u) => u.weight));
   }
@@ -91,9 +95,9 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
     return this.accept(async () => ({ ...message, body: await readUpTo(body, limit, options.signal) }), options);
   }
 
-  /** Composes with nodemailer's MailComposer (once, whatever upstream sends it) and sends. */
+  /** Composes through nodemailer with the group's `defaults`, `dkim` and `attachDataUrls` (once, whatever upstream sends it) and sends. */
   sendMail(mail: MailOptions, options: GroupSendOptions = {}): Promise<GroupSendResult> {
-    return this.accept(() => compose(mail), options);
+    return this.accept(() => this.compose(mail), options);
   }
 
   /**

@@ -4,8 +4,12 @@ import type { PoolOptions } from '../options.js';
 import type { RetryOptions } from '../policies/retry.js';
 import type { PoolEvents, PoolStats, SendOptions, VerifyResult } from '../pool/types.js';
 
-/** One upstream of a group: a name, an optional weight, and the options of its own pool. */
-export interface UpstreamOptions extends PoolOptions {
+/**
+ * One upstream of a group: a name, an optional weight, and the options of its own pool. What
+ * `sendMail()` composes with (`defaults`, `dkim`, `attachDataUrls`) is the group's: a message is
+ * composed once, whichever upstream sends it.
+ */
+export interface UpstreamOptions extends Omit<PoolOptions, MailerKey> {
   /** Unique in the group; it names the upstream in stats, events, results and errors. */
   name: string;
   /**
@@ -29,7 +33,13 @@ export interface HealthOptions {
 }
 
 /** Pool options every upstream gets unless it sets its own (`retry`, `timeouts`, `logger`, `auth`…); where an upstream is stays with it. */
-export type SharedOptions = Omit<PoolOptions, 'host' | 'port' | 'preset' | 'region'>;
+export type SharedOptions = Omit<PoolOptions, EndpointKey>;
+
+/** What sendMail() composes with: given for the whole group only. */
+export type MailerKey = 'defaults' | 'dkim' | 'attachDataUrls';
+
+/** Where an upstream is: given per upstream only. */
+export type EndpointKey = 'host' | 'port' | 'preset' | 'region' | 'service' | 'url';
 
 export interface PoolGroupOptions extends SharedOptions {
   upstreams: UpstreamOptions[];

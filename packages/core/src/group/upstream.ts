@@ -22,7 +22,9 @@ export interface Upstream<P = unknown> {
 }
 
 /** Where an upstream is belongs to each upstream, not to the options they share. */
-const PER_UPSTREAM = ['host', 'port', 'preset', 'region'];
+const PER_UPSTREAM = ['host', 'port', 'preset', 'region', 'service', 'url'];
+/** A message is composed once, in the group, whichever upstream sends it. */
+const GROUP_ONLY = ['defaults', 'dkim', 'attachDataUrls'];
 
 function bad(message: string): SluiceError {
   return new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true });
@@ -46,6 +48,9 @@ export function checkGroupOptions(options: PoolGroupOptions): PoolGroupOptions {
     if (!u || typeof u.name !== 'string' || u.name === '') throw bad('every upstream needs a name (a non-empty string)');
     if (names.has(u.name)) throw bad(`upstream names must be unique: ${JSON.stringify(u.name)} is given twice`);
     names.add(u.name);
+    for (const key of GROUP_ONLY) {
+      if (key in u) throw bad(`upstream ${u.name}: ${key} belongs to the group (a message is composed once, whichever upstream sends it)`);
+    }
     if (u.weight !== undefined && !(typeof u.weight === 'number' && Number.isFinite(u.weight) && u.weight >= 0)) {
       throw bad(`upstream ${u.name}: weight must be a non-negative number, got ${JSON.stringify(u.weight)}`);
     }
