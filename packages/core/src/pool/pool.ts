@@ -135,8 +135,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       if (signal) {
         job.onAbort = () => {
           if (job.state !== 'queued' && job.state !== 'delayed') return;
+          const wasQueued = job.state === 'queued';
           job.state = 'done';
           this.delayed.delete(job);
+          // Out of the queue at once (a linear search: aborts are rare), so that stats and the
+          // scheduler never count a withdrawn message nor open a connection for it.
+          if (wasQueued) this.withdraw(job);
           this.counters.failed++;
           reject(abortError(signal));
           job.release();
@@ -148,6 +152,15 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       this.checkFull();
       this.schedule();
     });
+  }
+
+  private withdraw(job: Job): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      if (this.queue.peekAt(i) === job) {
+        this.queue.removeOne(i);
+        return;
+      }
+    }
   }
 
   /**
