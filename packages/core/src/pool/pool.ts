@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import Denque from 'denque';
 import { type MailOptions, compose } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
-import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -37,6 +37,8 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
  */
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
+  /** What a connection learnt about the server, for every later one (read when a connection opens). */
+  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
@@ -398,6 +400,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.deliver(job);
         break;
       case 'continue':
+        job.recipients(verdict.recipients);
+        this.requeue(job, 0, true);
+        break;
+      case 'resend':
+        // Not a retry: the same attempt, written again now that the connection waits for the "."'s reply.
+        job.attempts--;
         job.recipients(verdict.recipients);
         this.requeue(job, 0, true);
         break;
