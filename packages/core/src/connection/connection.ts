@@ -103,6 +103,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private chunking = false;
   /** The next envelope may join the content's write (RFC 2920 §3.1), unless the server refuses that. */
   private afterDot = true;
+  private resolveClosed: () => void = () => {};
+  private readonly whenClosed = new Promise<void>((resolve) => {
+    this.resolveClosed = resolve;
+  });
   private quitSent = false;
   private readonly deadline = new Deadline((what) =>
     this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
@@ -173,12 +177,23 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       },
       chunkSize: options.chunkSize,
       timeouts: options.timeouts,
+      closed: this.whenClosed,
+      waitingForBody: (waiting) => {
+        if (this.state === 'closed') return;
+        // RFC 5321 §4.5.3.2.5: the data-block timeout covers the wait for the next piece of the body too.
+        if (waiting) this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block (waiting for the message body)');
+        else this.rearm();
+      },
       expect: this.wire.expect,
       writeAndDrain: (chunks) => this.writeAndDrain(chunks),
       failed: (txn, error) => {
         txn.done = true;
         this.active.splice(this.active.indexOf(txn), 1);
-        this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
+        // A bad body is the message's fault; a spool that could not be written is not.
+        const result: TransactionResult = error.permanent
+          ? { type: 'rejected', error, rejected: [] }
+          : { type: 'transient', error, rejected: [], retry: [], immediate: false };
+        this.owner.settle(this, txn.job as J, result, true);
         this.destroy(error);
       },
       contentWritten: (out) => {
@@ -339,6 +354,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     // RFC 5321 §4.5.3.2.5: each block of content may take up to the data-block timeout.
     this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block');
     await drained(socket);
+    this.rearm();
+  }
+
+  /** The deadline follows the FIFO's head again. */
+  private rearm(): void {
     const head = this.fifo.peekFront();
     if (head) this.deadline.arm(head.timeout, head.kind);
     else this.deadline.disarm();
@@ -437,6 +457,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const wasReady = this.state !== 'connecting';
     this.state = 'closed';
     this.deadline.clear();
+    this.resolveClosed();
     this.socket?.destroy();
     const owed = this.fifo.toArray();
     this.fifo.clear();

@@ -9,10 +9,14 @@ export interface StreamHost {
   readonly open: boolean;
   readonly chunkSize: number;
   readonly timeouts: Timeouts;
+  /** Resolves when the connection closed (a timeout, the server, destroy()). */
+  readonly closed: Promise<void>;
+  /** Waiting for the next piece of the body (true) or not (false): the data-block timeout runs meanwhile. */
+  waitingForBody(waiting: boolean): void;
   expect(kind: ExpectKind, txn: Transaction, index: number, timeout: number): void;
   /** Writes, and waits for 'drain' when the socket asks (RFC 5321 §4.5.3.2.5: the data-block timeout applies). */
   writeAndDrain(chunks: Buffer[]): Promise<void>;
-  /** The stream failed: the message is rejected and the connection dropped. */
+  /** The stream failed (or could not be spooled): the message ends and the connection is dropped. */
   failed(txn: Transaction, error: SluiceError): void;
   /** DATA: the content is written, "." is next (in `out`). */
   contentWritten(out: Buffer[]): void;
@@ -20,12 +24,25 @@ export interface StreamHost {
   chunksWritten(txn: Transaction): void;
 }
 
+const CLOSED = Symbol('closed');
+
+/** Stops a stream that will not be read to its end (a Readable waiting for data ends at once). */
+function stop(stream: AsyncIterable<Uint8Array>, it: AsyncIterator<Uint8Array>): void {
+  const destroy = (stream as { destroy?: () => void }).destroy;
+  if (typeof destroy === 'function') destroy.call(stream);
+  // An async generator suspended in an await finishes that await first; the promise is not awaited.
+  it.return?.().catch(() => {});
+}
+
 /**
- * Writes a stream body as it is read, never buffered whole: dot-stuffed after DATA's 354, or in BDAT
- * chunks of exactly `chunkSize` bytes (RFC 3030). Nothing else is written on the connection meanwhile.
+ * Writes a stream body as it is read: dot-stuffed after DATA's 354, or in BDAT chunks of exactly
+ * `chunkSize` bytes (RFC 3030). Nothing else is written on the connection meanwhile. What is read is
+ * spooled by the message's content (message.ts), so that a stream read to its end can be sent again
+ * (another transaction for deferred recipients, a retry); one cut before its end cannot (`streamed`).
  */
 export async function writeStreamBody(host: StreamHost, txn: Transaction): Promise<void> {
-  const stream = txn.job.content.stream!;
+  const content = txn.job.content;
+  const stream = content.stream!;
   txn.streamed = true;
   const encoder = new BodyEncoder(!txn.chunking);
   const { chunkSize, timeouts } = host;
@@ -39,10 +56,25 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     host.expect(last ? 'BDAT_LAST' : 'BDAT', txn, 0, last ? timeouts.dataEnd : timeouts.dataBlock);
     await host.writeAndDrain([Buffer.from(`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`), body]);
   };
+  const it = stream[Symbol.asyncIterator]();
   try {
-    for await (const chunk of stream) {
-      if (!host.open) return;
-      if (txn.bdatError) break;
+    for (;;) {
+      host.waitingForBody(true);
+      const next = await Promise.race([it.next(), host.closed.then((): typeof CLOSED => CLOSED)]);
+      host.waitingForBody(false);
+      if (next === CLOSED || !host.open) return stop(stream, it);
+      if (next.done) {
+        // Read to its end: from now on the content can be sent again (message.ts).
+        await content.spoolEnd();
+        break;
+      }
+      const chunk = next.value;
+      await content.spool(chunk);
+      if (!host.open) return stop(stream, it);
+      if (txn.bdatError) {
+        stop(stream, it);
+        break;
+      }
       const encoded = encoder.encode(chunk);
       if (!txn.chunking) {
         await host.writeAndDrain([encoded]);
@@ -62,6 +94,7 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
       }
     }
   } catch (cause) {
+    stop(stream, it);
     // The user's stream failed in the middle of the content. Without the final "." the server
     // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
     // no other transaction is in flight while a stream is written.

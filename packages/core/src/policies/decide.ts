@@ -14,6 +14,11 @@ export interface Attempt {
   rest: readonly string[];
   /** Its stream body was read: it cannot be sent again. */
   consumed: boolean;
+  /**
+   * A stream body read to its end and spooled (message.ts): it can go to the recipients of another
+   * transaction. Not retried for the same recipients: that is `bufferUpTo`'s job.
+   */
+  replayable?: boolean;
   /** Transactions attempted, this one included. */
   attempts: number;
   /** Retries used so far (transient failures). */
@@ -67,7 +72,7 @@ export function decide(attempt: Attempt, policy: DecidePolicy, random: () => num
   switch (result.type) {
     case 'delivered': {
       const remaining = [...result.deferred, ...attempt.rest];
-      if (remaining.length > 0 && !consumed) return { action: 'continue', recipients: remaining };
+      if (remaining.length > 0 && (!consumed || attempt.replayable)) return { action: 'continue', recipients: remaining };
       return { action: 'deliver', pending: remaining.map(notTried) };
     }
     case 'rejected':
@@ -75,7 +80,7 @@ export function decide(attempt: Attempt, policy: DecidePolicy, random: () => num
       return { action: 'fail', outcome: 'rejected', error: result.error };
     case 'transient': {
       // Bounded by the connection: once refused, it stops pipelining behind the "." for good.
-      if (result.resend && !consumed) return { action: 'resend', recipients: [...result.retry, ...attempt.rest] };
+      if (result.resend && (!consumed || attempt.replayable)) return { action: 'resend', recipients: [...result.retry, ...attempt.rest] };
       const canRetry = !consumed && budget > 0 && (result.immediate ? attempt.attempts <= budget + IMMEDIATE_EXTRA : retries < budget);
       if (!canRetry) {
         if (attempt.accepted > 0) return { action: 'deliver', pending: result.retry.map((address) => pendingFrom(address, result.error)) };

@@ -98,6 +98,7 @@ export class Job implements PreparedMessage {
   release(): void {
     if (this.signal && this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
     this.onAbort = null;
+    this.content.dispose(); // a spooled stream's temporary file
     this.content = NO_CONTENT;
   }
 }

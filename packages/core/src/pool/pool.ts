@@ -392,7 +392,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       job.pending.push(...result.pending);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
     }
-    const attempt = { result, accepted: job.accepted.length, to: job.to, rest: job.rest, consumed: job.consumed, attempts: job.attempts, retries: job.retries };
+    const { accepted, to, rest, consumed, attempts, retries } = job;
+    const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
