@@ -146,6 +146,8 @@ export interface PreparedMessage {
   from: string;
   /** The recipients of the next transaction. */
   to: string[];
+  /** Recipients for later transactions (beyond maxRecipientsPerTransaction); the pool's Job keeps them. */
+  readonly rest?: readonly string[];
   dsn: DsnOptions | undefined;
   /** SIZE= value, when known. */
   size: number | undefined;

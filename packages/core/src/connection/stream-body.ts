@@ -1,5 +1,6 @@
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { BodyEncoder } from '../protocol/body.js';
+import { isTooManyRecipients } from './classify.js';
 import type { Timeouts } from './timeouts.js';
 import type { ExpectKind, Transaction } from './transaction.js';
 
@@ -36,9 +37,10 @@ function stop(stream: AsyncIterable<Uint8Array>, it: AsyncIterator<Uint8Array>):
 
 /**
  * Writes a stream body as it is read: dot-stuffed after DATA's 354, or in BDAT chunks of exactly
- * `chunkSize` bytes (RFC 3030). Nothing else is written on the connection meanwhile. What is read is
- * spooled by the message's content (message.ts), so that a stream read to its end can be sent again
- * (another transaction for deferred recipients, a retry); one cut before its end cannot (`streamed`).
+ * `chunkSize` bytes (RFC 3030). Nothing else is written on the connection meanwhile. When the message
+ * needs another transaction (recipients deferred by "too many recipients", or beyond
+ * maxRecipientsPerTransaction), what is read is also spooled by the message's content (message.ts), so
+ * that a stream read to its end goes to them too; one cut before its end cannot (`streamed`).
  */
 export async function writeStreamBody(host: StreamHost, txn: Transaction): Promise<void> {
   const content = txn.job.content;
@@ -56,6 +58,9 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     host.expect(last ? 'BDAT_LAST' : 'BDAT', txn, 0, last ? timeouts.dataEnd : timeouts.dataBlock);
     await host.writeAndDrain([Buffer.from(`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`), body]);
   };
+  // Kept only when another transaction will need it: every RCPT reply is in before the content starts
+  // (the 354 follows them; a BDAT stream waits for them), so it is known now.
+  const keep = (txn.job.rest?.length ?? 0) > 0 || txn.rcpt.some((r) => r === null || isTooManyRecipients(r));
   const it = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -65,11 +70,11 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
       if (next === CLOSED || !host.open) return stop(stream, it);
       if (next.done) {
         // Read to its end: from now on the content can be sent again (message.ts).
-        await content.spoolEnd();
+        if (keep) await content.spoolEnd();
         break;
       }
       const chunk = next.value;
-      await content.spool(chunk);
+      if (keep) await content.spool(chunk);
       if (!host.open) return stop(stream, it);
       if (txn.bdatError) {
         stop(stream, it);
