@@ -103,10 +103,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private chunking = false;
   /** The next envelope may join the content's write (RFC 2920 §3.1), unless the server refuses that. */
   private afterDot = true;
-  private resolveClosed: () => void = () => {};
-  private readonly whenClosed = new Promise<void>((resolve) => {
-    this.resolveClosed = resolve;
-  });
+  /** Ends the stream body being read, if the connection closes meanwhile (stream-body.ts). */
+  private stopStream: (() => void) | null = null;
   private quitSent = false;
   private readonly deadline = new Deadline((what) =>
     this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
@@ -177,7 +175,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       },
       chunkSize: options.chunkSize,
       timeouts: options.timeouts,
-      closed: this.whenClosed,
+      onClose: (stop) => {
+        this.stopStream = stop;
+      },
       waitingForBody: (waiting) => {
         if (this.state === 'closed') return;
         // RFC 5321 §4.5.3.2.5: the data-block timeout covers the wait for the next piece of the body too.
@@ -457,7 +457,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const wasReady = this.state !== 'connecting';
     this.state = 'closed';
     this.deadline.clear();
-    this.resolveClosed();
+    const stopStream = this.stopStream;
+    this.stopStream = null;
     this.socket?.destroy();
     const owed = this.fifo.toArray();
     this.fifo.clear();
@@ -482,6 +483,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       txn.done = true;
       this.owner.settle(this, txn.job as J, classify(txn, this.closeError), txn.streamed);
     }
+    stopStream?.(); // after the transactions settled: the stream's own end sees them done
     if (wasReady) this.owner.closed(this, error && this.quitSent && active.length === 0 ? null : error);
   }
 

@@ -10,8 +10,8 @@ export interface StreamHost {
   readonly open: boolean;
   readonly chunkSize: number;
   readonly timeouts: Timeouts;
-  /** Resolves when the connection closed (a timeout, the server, destroy()). */
-  readonly closed: Promise<void>;
+  /** `stop` runs if the connection closes while the body is read (a timeout, the server, destroy()). */
+  onClose(stop: (() => void) | null): void;
   /** Waiting for the next piece of the body (true) or not (false): the data-block timeout runs meanwhile. */
   waitingForBody(waiting: boolean): void;
   expect(kind: ExpectKind, txn: Transaction, index: number, timeout: number): void;
@@ -24,8 +24,6 @@ export interface StreamHost {
   /** BDAT: every chunk is written (or a chunk was refused). */
   chunksWritten(txn: Transaction): void;
 }
-
-const CLOSED = Symbol('closed');
 
 /** Stops a stream that will not be read to its end (a Readable waiting for data ends at once). */
 function stop(stream: AsyncIterable<Uint8Array>, it: AsyncIterator<Uint8Array>): void {
@@ -62,12 +60,15 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
   // (the 354 follows them; a BDAT stream waits for them), so it is known now.
   const keep = (txn.job.rest?.length ?? 0) > 0 || txn.rcpt.some((r) => r === null || isTooManyRecipients(r));
   const it = stream[Symbol.asyncIterator]();
+  // A stream waiting for data is ended when the connection closes (no race per chunk: that would
+  // leave one reaction per chunk on a promise that lives as long as the connection).
+  host.onClose(() => stop(stream, it));
   try {
     for (;;) {
       host.waitingForBody(true);
-      const next = await Promise.race([it.next(), host.closed.then((): typeof CLOSED => CLOSED)]);
+      const next = await it.next();
       host.waitingForBody(false);
-      if (next === CLOSED || !host.open) return stop(stream, it);
+      if (!host.open) return stop(stream, it);
       if (next.done) {
         // Read to its end: from now on the content can be sent again (message.ts).
         if (keep) await content.spoolEnd();
@@ -100,6 +101,8 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     }
   } catch (cause) {
     stop(stream, it);
+    // Stopped because the connection closed: the transaction was settled with it.
+    if (!host.open || txn.done) return;
     // The user's stream failed in the middle of the content. Without the final "." the server
     // discards what it got (RFC 5321 §4.1.1.4), so dropping the connection loses nothing else:
     // no other transaction is in flight while a stream is written.
@@ -107,6 +110,8 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     const message = `The message body stream failed: ${(cause as Error)?.message ?? cause}`;
     host.failed(txn, cause instanceof SluiceError ? cause : new SluiceError(ErrorCodes.EMESSAGE, message, { cause, permanent: true, command: 'DATA' }));
     return;
+  } finally {
+    host.onClose(null);
   }
   if (!host.open) return;
   if (txn.chunking) {
