@@ -32,6 +32,12 @@ export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: 
   { name: 'upstream-ca', kind: 'string', help: 'PEM file of extra CA certificates for the upstream' },
   { name: 'upstream-require-tls', kind: 'boolean', help: 'refuse to send to the upstream without TLS' },
   { name: 'max-connections', kind: 'string', help: 'upstream connections', default: '20' },
+  {
+    name: 'upstream-max-recipients',
+    kind: 'string',
+    help: 'recipients per upstream transaction; more are split into several (Postfix smtp_destination_recipient_limit)',
+    default: '100',
+  },
   { name: 'max-messages-per-connection', kind: 'string', help: 'messages per upstream connection', default: '50' },
   { name: 'listen', kind: 'string', help: 'address:port to accept mail on (beyond loopback: TLS and AUTH required)', default: '127.0.0.1:2525' },
   { name: 'port', kind: 'string', help: 'port to accept mail on (shorthand)' },
@@ -297,6 +303,8 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   if (bool('upstream-require-tls')) pool.requireTLS = true;
   const mc = int(get('max-connections'), 'max-connections');
   if (mc) pool.maxConnections = mc;
+  const mr = int(get('upstream-max-recipients'), 'upstream-max-recipients');
+  if (mr) pool.maxRecipientsPerTransaction = mr;
   const mm = int(get('max-messages-per-connection'), 'max-messages-per-connection');
   if (mm) pool.maxMessagesPerConnection = mm;
 

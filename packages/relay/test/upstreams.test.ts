@@ -127,7 +127,9 @@ describe('routing by recipient domain', () => {
     const b = await upstream();
     const spool = await tmpDir();
     const args = relayArgs(a.port, spool).slice(2); // without the single --upstream
-    const relay = await spawnRelay(['--upstream', `a=${url(a)}`, '--upstream', `b=${url(b)}`, ...args], { SLUICE_RELAY_ROUTE: '.example.org=b example.io=b,a' });
+    const relay = await spawnRelay(['--upstream', `a=${url(a)}`, '--upstream', `b=${url(b)}`, ...args], {
+      SLUICE_RELAY_ROUTE: '.example.org=b example.io=b,a',
+    });
     await send(relay.port, ['x@example.com', 'y@sub.example.org', 'w@example.io'], 'cli');
     const [toA] = await a.inbox.waitFor(1);
     const toB = await b.inbox.waitFor(2);
