@@ -235,7 +235,7 @@ export class Delivery {
 
   /** Bounce and/or dead-letter the given recipients of a message. */
   private async permanentFailure(entry: Entry, header: SpoolHeader, body: Buffer, failures: Failure[]): Promise<void> {
-    const { spool, queue, metrics, log, onPermanentFailure } = this.o;
+    const { spool, metrics, log, onPermanentFailure } = this.o;
     const isBounce = header.from === '';
     const dsn = header.dsn;
     const wantBounce = onPermanentFailure !== 'dead-letter' && !isBounce;
