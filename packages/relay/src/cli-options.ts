@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PRESET_NAMES, type PresetName, preset } from '@sluice/core';
+import { parseRoutes, parseUpstreamSpec, resolveUpstreams } from './cli-upstreams.js';
 import { checkSecretFileModeSync, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
 import type { LogLevel } from './log.js';
-import { parseRoutes, parseUpstreamSpec, resolveUpstreams } from './cli-upstreams.js';
 import type { PermanentFailureAction, RelayOptions, UpstreamOptions } from './options.js';
 import { parseDuration, parseSize } from './units.js';
 

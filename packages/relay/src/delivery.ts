@@ -11,7 +11,7 @@ import type { RelayLogger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { PermanentFailureAction } from './options.js';
 import { type Entry, type Queue, quarantine } from './queue.js';
-import type { NamedUpstream, PartOutcome, Router } from './router.js';
+import type { PartOutcome, Router, UpstreamInfo } from './router.js';
 import type { DeadInfo, HeldInfo, Spool, SpoolHeader } from './spool.js';
 
 export interface DeliveryOptions {
@@ -70,7 +70,7 @@ export class Delivery {
     let outcomes: Array<{ to: string[]; out: PartOutcome }>;
     try {
       const parts = router.split(to);
-      outcomes = await Promise.all(parts.map(async (p) => ({ to: p.to, out: await router.send(p, { from: header.from }, body, queue.abort.signal) })));
+      outcomes = await Promise.all(parts.map(async (p) => ({ to: p.to, out: await router.send(p, header.from, body, queue.abort.signal) })));
     } finally {
       queue.inFlightBytes -= body.length;
     }
@@ -82,7 +82,7 @@ export class Delivery {
     return this.settle(entry, header, body, to, tally);
   }
 
-  private delivered(entry: Entry, out: PartOutcome & { result: object }, tally: Tally, ms: number): void {
+  private delivered(entry: Entry, out: Extract<PartOutcome, { result: object }>, tally: Tally, ms: number): void {
     const { metrics, log } = this.o;
     const { result, upstream } = out;
     metrics.inc('delivered_recipients', result.accepted.length);
@@ -105,7 +105,7 @@ export class Delivery {
     });
   }
 
-  private failed(entry: Entry, to: string[], upstream: NamedUpstream, err: SluiceError, tally: Tally): void {
+  private failed(entry: Entry, to: string[], upstream: UpstreamInfo, err: SluiceError, tally: Tally): void {
     const { queue, log } = this.o;
     if (err.code === 'EABORT' || (queue.stopping && err.code === 'ECLOSED' && err.outcome === 'failed')) {
       tally.untouched.push(...to); // never reached the wire: stays spooled

@@ -13,8 +13,8 @@ import type { RelayLogger } from './log.js';
 import { isLoopbackAddress } from './loopback.js';
 import type { Metrics } from './metrics.js';
 import type { Settings } from './options.js';
-import { isTrusted } from './trusted.js';
 import { newId, SizeExceededError, type Spool, type SpoolDsn, type SpoolHeader } from './spool.js';
+import { isTrusted } from './trusted.js';
 
 export interface ListenerDeps {
   spool: Spool;

@@ -4,8 +4,8 @@ import type { PoolOptions, PoolStats, PresetName } from '@sluice/core';
 import { RelayConfigError } from './config.js';
 import type { RelayLogger } from './log.js';
 import { resolvesToLoopback } from './loopback.js';
-import { DEFAULT_TRUSTED, parseRanges } from './trusted.js';
 import type { HeldEntry } from './spool.js';
+import { DEFAULT_TRUSTED, parseRanges } from './trusted.js';
 
 export type PermanentFailureAction = 'bounce' | 'dead-letter' | 'both';
 
@@ -52,14 +52,15 @@ export interface RelayOptions {
   /** The upstream (smarthost). Give `upstream` or `upstreams`. */
   upstream?: UpstreamOptions;
   /**
-   * Several upstreams, in failover order: a message goes to the first healthy one, and to the next
-   * when it fails before DATA (refused connection, 421, timeout, TLS or AUTH failure, 4xx to MAIL).
+   * Several upstreams, in failover order, through @sluice/core's pool group: a message goes to the first
+   * healthy one, and to the next when it fails before DATA (refused connection, 421, timeout, TLS or
+   * AUTH failure, 4xx to MAIL). The EHLO name is the first upstream's `pool.name`, else `hostname`, for all.
    */
   upstreams?: UpstreamOptions[];
   /**
    * Routing by recipient domain (Postfix's transport maps): `{ 'example.com': 'b' }` sends example.com's
-   * recipients through upstream `b`; `'.example.com'` matches its subdomains; a list (or "b,c") fails over
-   * in order; `'*'` is the rest (default: every upstream, in order).
+   * recipients through upstream `b` only; `'.example.com'` matches its subdomains; a list (or "b,c") lets
+   * them use several, tried in the order of `upstreams`; `'*'` is the rest (default: every upstream).
    */
   routes?: Record<string, string | string[]>;
   /**
@@ -118,8 +119,13 @@ export interface UpstreamStatus {
   name: string;
   upstream: string;
   healthy: boolean;
-  downForSeconds?: number;
-  lastError?: string;
+  /** Consecutive failures while down (0 when healthy). */
+  failures: number;
+  /** While down: when the core probes it again (ISO time). */
+  nextProbeAt?: string;
+  /** Messages handed to it (a message moved counts again), and moved away before anything was written. */
+  routed: number;
+  movedAway: number;
   pool: PoolStats;
 }
 

@@ -14,8 +14,8 @@ import { type Relay, type RelayOptions, type RelayStatus, resolveSettings } from
 import { Queue } from './queue.js';
 import { listQueue } from './queue-list.js';
 import { releaseHeld } from './release.js';
-import { Spool } from './spool.js';
 import { Router } from './router.js';
+import { Spool } from './spool.js';
 
 export type { PermanentFailureAction, Relay, RelayOptions, RelayStatus, UpstreamOptions } from './options.js';
 export { upstreamPoolOptions } from './upstream.js';
@@ -43,7 +43,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     onFailover: () => metrics.inc('failovers'),
   });
   const upstream = router.list[0];
-  const { pool } = upstream;
   const capacity = router.list.reduce((n, u) => n + u.maxConnections * u.maxMessagesPerConnection, 0);
   const queue: Queue = new Queue({
     spool,
@@ -103,7 +102,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       dead: (await spool.list('dead')).length,
       counters: metrics.counters(),
       rates: metrics.rates(),
-      pool: { ...pool.stats },
+      pool: { ...router.primaryStats() },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
   };
@@ -165,7 +164,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     ...(router.list.length > 1 ? { upstreams: router.list.map((u) => `${u.name}=${u.describe}`), routes: s.routes ?? {} } : {}),
     ...(s.delayWarnings.length ? { delayWarningSeconds: s.delayWarnings.map((a) => Math.round(a / 1000)) } : {}),
     trustedNetworks: s.trusted.map(([a, bits]) => `${a.toString()}/${bits}`),
-    ehloName: pool.options.connection.name,
+    ehloName: router.ehloName,
     spool: s.spoolDir,
     replayed: queued.length,
     held: heldAtStart,

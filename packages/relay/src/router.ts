@@ -1,41 +1,43 @@
 /**
- * Several upstreams: which ones a recipient goes to (routing by domain, like Postfix's transport
- * maps), and failover along that list when an upstream is down (like Postfix's
- * smtp_fallback_relay). Each upstream is one @sluice/core pool with its own health.
+ * Several upstreams: which ones a recipient may go to (routing by domain, like Postfix's transport
+ * maps), and failover among them (like Postfix's smtp_fallback_relay), through one @sluice/core
+ * pool group: one pool per upstream, each with its own health, backoff and recovery probes.
  *
- * Failover happens only before DATA: an attempt that failed while connecting, greeting, EHLO,
- * STARTTLS, AUTH, MAIL or RCPT (outcome `failed`: nothing was delivered) goes on to the next upstream.
- * Once content has been written the message stays with that upstream: a reply to the final "."
- * is that upstream's answer, and an unknown outcome stays unknown (held), never resent elsewhere.
+ * Failover happens only before DATA (the core's rule): a send that failed while connecting,
+ * greeting, EHLO, STARTTLS, AUTH or MAIL moves to the next healthy upstream of its route. Once
+ * content has been written the message stays with that upstream: a reply to the final "." is that
+ * upstream's answer, and an unknown outcome stays unknown (held), never resent elsewhere.
  */
-import { isSluiceError, type SendResult, type SluiceError } from '@sluice/core';
+import { createPoolGroup, type UpstreamOptions as GroupUpstream, isSluiceError, type PoolGroup, type SendResult, type SluiceError } from '@sluice/core';
 import { RelayConfigError } from './config.js';
 import type { RelayLogger } from './log.js';
 import type { UpstreamOptions } from './options.js';
-import { createUpstream, type Upstream } from './upstream.js';
+import { describeUpstream, upstreamPoolOptions } from './upstream.js';
 
-export interface NamedUpstream extends Upstream {
+/** What the relay knows of an upstream: its name, how to show it, and the limits it schedules by. */
+export interface UpstreamInfo {
   name: string;
-  /** Down until this time (ms since epoch) after a failure; 0 when healthy. */
-  downUntil: number;
-  /** Consecutive failures (the backoff doubles with each). */
-  failures: number;
-  lastError?: string;
+  /** `smtp://user@host:port`, from the resolved options; never the password. */
+  describe: string;
+  /** The upstream host (Remote-MTA of DSNs). */
+  host: string;
+  maxConnections: number;
+  maxMessagesPerConnection: number;
 }
 
-/** One part of a message: the recipients that share a route, and the upstreams to try in order. */
+/** One part of a message: the recipients that share a route, and the upstreams it may use. */
 export interface Part {
-  chain: NamedUpstream[];
+  upstreams: string[];
   to: string[];
 }
 
 export type PartOutcome =
-  | { upstream: NamedUpstream; result: SendResult; error?: undefined }
-  | { upstream: NamedUpstream; result?: undefined; error: SluiceError };
+  | { upstream: UpstreamInfo; result: SendResult; error?: undefined }
+  | { upstream: UpstreamInfo; result?: undefined; error: SluiceError };
 
 export interface RouterSettings {
-  upstreams: Array<UpstreamOptions & { name?: string }>;
-  /** Domain (or `.domain` for its subdomains, `*` for the rest) → upstream names, tried in order. */
+  upstreams: UpstreamOptions[];
+  /** Domain (or `.domain` for its subdomains, `*` for the rest) → upstream names. */
   routes?: Record<string, string | string[]>;
   hostname: string;
   retryMin: number;
@@ -44,147 +46,169 @@ export interface RouterSettings {
   onFailover?(): void;
 }
 
-/** Steps of the content phase: a failure there is that upstream's, never failed over (see the top comment). */
-const CONTENT = new Set(['DATA', 'BDAT', 'DOT', 'BDAT_LAST']);
-const LOCAL = new Set(['EABORT', 'ECLOSED', 'EQUEUEFULL', 'EMESSAGE', 'EENVELOPE', 'EOPTIONS', 'ECAPABILITY']);
-
-/** Whether the next upstream may take the message: nothing was delivered, and the failure was the upstream's, before DATA. */
-export function mayFailOver(err: SluiceError): boolean {
-  return err.outcome === 'failed' && !LOCAL.has(err.code) && !CONTENT.has(err.command ?? '');
-}
-
-function upstreamName(u: UpstreamOptions & { name?: string }, i: number): string {
+function upstreamName(u: UpstreamOptions, i: number): string {
   return u.name ?? (i === 0 ? 'primary' : `upstream${i + 1}`);
 }
 
 export class Router {
-  readonly list: NamedUpstream[];
-  private readonly byName = new Map<string, NamedUpstream>();
-  private readonly exact = new Map<string, NamedUpstream[]>();
-  private readonly suffix: Array<[string, NamedUpstream[]]> = [];
-  private readonly fallback: NamedUpstream[];
-  private readonly downMin: number;
-  private readonly downMax: number;
+  readonly group: PoolGroup;
+  readonly list: UpstreamInfo[];
+  private readonly byName = new Map<string, UpstreamInfo>();
+  private readonly exact = new Map<string, string[]>();
+  private readonly suffix: Array<[string, string[]]> = [];
+  private readonly fallback: string[];
 
-  constructor(private readonly s: RouterSettings) {
+  constructor(s: RouterSettings) {
     if (s.upstreams.length === 0) throw new RelayConfigError('No upstream: give --upstream smtp://user@host:port, or --preset <provider>');
-    this.list = s.upstreams.map((u, i) => {
+    const members: GroupUpstream[] = s.upstreams.map((u, i) => {
       const name = upstreamName(u, i);
       if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new RelayConfigError(`Upstream name ${JSON.stringify(name)}: letters, digits, "_", "-" and "." only`);
-      if (this.byName.has(name)) throw new RelayConfigError(`Two upstreams are named ${name}`);
-      const up: NamedUpstream = {
-        ...createUpstream({ upstream: u, hostname: s.hostname, retryMin: s.retryMin, retryMax: s.retryMax, log: s.log }),
-        name,
-        downUntil: 0,
-        failures: 0,
-      };
-      this.byName.set(name, up);
-      return up;
+      if (s.upstreams.slice(0, i).some((v, j) => upstreamName(v, j) === name)) throw new RelayConfigError(`Two upstreams are named ${name}`);
+      const { options } = upstreamPoolOptions(u);
+      // A group member's `name` is its upstream name; the EHLO name (PoolOptions.name) is the group's, shared.
+      const { name: _ehlo, ...own } = options;
+      return { ...own, name };
     });
-    let fallback = this.list;
-    for (const [domain, names] of Object.entries(s.routes ?? {})) {
-      const chain = (Array.isArray(names) ? names : names.split(',')).map((n) => {
-        const up = this.byName.get(n.trim());
-        if (!up)
-          throw new RelayConfigError(`Route ${domain}: no upstream named ${JSON.stringify(n.trim())} (upstreams: ${[...this.byName.keys()].join(', ')})`);
-        return up;
+    this.group = createPoolGroup({
+      upstreams: members,
+      name: s.upstreams[0].pool?.name ?? s.hostname,
+      // The relay holds unknown outcomes itself (held/): no pool may resend them.
+      retryUnknown: false,
+      // Each pool retries briefly on the same attempt; the relay's own schedule (retryMin..retryMax) does the rest.
+      retry: { retries: 2, minDelay: Math.min(1000, s.retryMin), maxDelay: Math.min(30_000, s.retryMax) },
+      health: { backoff: { minDelay: Math.min(1000, s.retryMin), maxDelay: Math.max(Math.min(1000, s.retryMin), Math.min(60_000, s.retryMax)) } },
+      logger: {
+        warn: (message, meta) => s.log.warn(`upstream: ${message}`, meta),
+        error: (message, meta) => s.log.error(`upstream: ${message}`, meta),
+      },
+    });
+    this.list = this.group.names.map((name) => {
+      const pool = this.group.pool(name)!;
+      const c = pool.options.connection;
+      const info: UpstreamInfo = {
+        name,
+        describe: describeUpstream({ host: c.host, port: c.port, secure: c.secure }, c.auth?.user),
+        host: c.host,
+        maxConnections: pool.options.maxConnections,
+        maxMessagesPerConnection: c.maxMessages,
+      };
+      this.byName.set(name, info);
+      return info;
+    });
+    const many = this.list.length > 1;
+    this.group.on('connect-error', (err, upstream) =>
+      s.log.warn('upstream connection failed', {
+        upstream: this.byName.get(upstream)?.describe,
+        ...(many ? { name: upstream } : {}),
+        code: err.code,
+        error: err.message,
+      }),
+    );
+    this.group.on('failover', (f) => {
+      s.onFailover?.();
+      s.log.warn('failing over to the next upstream', {
+        from: f.from,
+        to: f.to,
+        reason: f.reason,
+        ...(f.error ? { code: f.error.code, error: f.error.response ?? f.error.message } : {}),
       });
-      if (chain.length === 0) throw new RelayConfigError(`Route ${domain}: no upstream`);
+    });
+    this.group.on('upstream-down', (d) =>
+      s.log.warn('upstream marked down', { upstream: d.upstream, retryInMs: d.retryIn, error: d.error.response ?? d.error.message }),
+    );
+    this.group.on('upstream-up', (u) => s.log.info('upstream back', { upstream: u.upstream }));
+
+    let fallback = this.group.names;
+    for (const [domain, names] of Object.entries(s.routes ?? {})) {
+      const list = (Array.isArray(names) ? names : names.split(',')).map((n) => n.trim()).filter(Boolean);
+      for (const n of list) {
+        if (!this.byName.has(n))
+          throw new RelayConfigError(`Route ${domain}: no upstream named ${JSON.stringify(n)} (upstreams: ${this.group.names.join(', ')})`);
+      }
+      if (list.length === 0) throw new RelayConfigError(`Route ${domain}: no upstream`);
+      // The group tries a route's upstreams in the order of the upstreams (--upstream), first healthy first.
+      const chain = this.group.names.filter((n) => list.includes(n));
       const d = domain.trim().toLowerCase();
       if (d === '*') fallback = chain;
       else if (d.startsWith('.')) this.suffix.push([d, chain]);
       else this.exact.set(d, chain);
     }
     this.fallback = fallback;
-    this.downMin = Math.min(1000, s.retryMin);
-    this.downMax = Math.max(this.downMin, Math.min(60_000, s.retryMax));
   }
 
-  /** The upstreams for a recipient, in failover order: its domain's route, a parent domain's `.route`, else `*` (default: every upstream in order). */
-  chainFor(address: string): NamedUpstream[] {
+  /** The upstreams a recipient may use: its domain's route, a parent domain's `.route`, else `*` (default: every upstream). */
+  routeFor(address: string): string[] {
     const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     const exact = this.exact.get(domain);
     if (exact) return exact;
-    let best: [string, NamedUpstream[]] | undefined;
+    let best: [string, string[]] | undefined;
     for (const entry of this.suffix) if (domain.endsWith(entry[0]) && (!best || entry[0].length > best[0].length)) best = entry;
     return best ? best[1] : this.fallback;
   }
 
-  /** The recipients grouped by route: one part per distinct chain, recipients in their original order. */
+  /** The recipients grouped by route: one part per distinct set of upstreams, recipients in their original order. */
   split(to: string[]): Part[] {
-    const parts = new Map<NamedUpstream[], Part>();
+    const parts = new Map<string, Part>();
     for (const address of to) {
-      const chain = this.chainFor(address);
-      let part = parts.get(chain);
-      if (!part) parts.set(chain, (part = { chain, to: [] }));
+      const upstreams = this.routeFor(address);
+      const key = upstreams.join(' ');
+      let part = parts.get(key);
+      if (!part) parts.set(key, (part = { upstreams, to: [] }));
       part.to.push(address);
     }
     return [...parts.values()];
   }
 
-  /** Sends one part, failing over along its chain (healthy upstreams first, in order). */
-  async send(part: Part, envelope: { from: string }, body: Buffer, signal: AbortSignal): Promise<PartOutcome> {
-    const now = Date.now();
-    const healthy = part.chain.filter((u) => u.downUntil <= now);
-    // All down: try them anyway, the one that comes back first first.
-    const order = healthy.length > 0 ? healthy : [...part.chain].sort((a, b) => a.downUntil - b.downUntil);
-    let last: PartOutcome | undefined;
-    for (const [i, up] of order.entries()) {
-      try {
-        const result = await up.pool.send({ envelope: { from: envelope.from, to: part.to }, body }, { signal });
-        this.up(up);
-        return { upstream: up, result };
-      } catch (err) {
-        if (!isSluiceError(err)) throw err;
-        last = { upstream: up, error: err };
-        if (!mayFailOver(err)) return last;
-        this.down(up, err);
-        const next = order[i + 1];
-        if (next) this.s.onFailover?.();
-        if (next) this.s.log.warn('failing over to the next upstream', { from: up.name, to: next.name, code: err.code, error: err.response ?? err.message });
-      }
+  /** Sends one part through the group, restricted to the part's upstreams. */
+  async send(part: Part, from: string, body: Buffer, signal: AbortSignal): Promise<PartOutcome> {
+    const all = part.upstreams.length === this.list.length;
+    try {
+      const result = await this.group.send({ envelope: { from, to: part.to }, body }, { signal, ...(all ? {} : { upstreams: part.upstreams }) });
+      return { upstream: this.byName.get(result.upstream) ?? this.list[0], result };
+    } catch (err) {
+      if (!isSluiceError(err)) throw err;
+      const name = (err as SluiceError & { upstream?: string }).upstream;
+      return { upstream: (name && this.byName.get(name)) || this.byName.get(part.upstreams[0]) || this.list[0], error: err };
     }
-    return last!;
-  }
-
-  private up(u: NamedUpstream): void {
-    if (u.failures > 0) this.s.log.info('upstream back', { upstream: u.name });
-    u.failures = 0;
-    u.downUntil = 0;
-    u.lastError = undefined;
-  }
-
-  private down(u: NamedUpstream, err: SluiceError): void {
-    u.failures++;
-    const ms = Math.min(this.downMax, this.downMin * 2 ** (u.failures - 1));
-    u.downUntil = Date.now() + ms;
-    u.lastError = `${err.code}: ${err.response ?? err.message}`.slice(0, 500);
-    this.s.log.warn('upstream marked down', { upstream: u.name, forMs: ms, failures: u.failures, error: u.lastError });
   }
 
   /** For /status: each upstream, its health and its pool's counters. */
   describe() {
-    const now = Date.now();
-    return this.list.map((u) => ({
-      name: u.name,
-      upstream: u.describe,
-      healthy: u.downUntil <= now,
-      ...(u.downUntil > now ? { downForSeconds: Math.ceil((u.downUntil - now) / 1000) } : {}),
-      ...(u.lastError ? { lastError: u.lastError } : {}),
-      pool: { ...u.pool.stats },
-    }));
+    const stats = this.group.stats.upstreams;
+    return this.list.map((u) => {
+      const st = stats[u.name];
+      const { name: _n, weight: _w, health, failures, nextProbeAt, routed, movedAway, ...pool } = st;
+      return {
+        name: u.name,
+        upstream: u.describe,
+        healthy: health === 'healthy',
+        failures,
+        ...(nextProbeAt ? { nextProbeAt: new Date(nextProbeAt).toISOString() } : {}),
+        routed,
+        movedAway,
+        pool,
+      };
+    });
   }
 
-  /** QUIT on every upstream's connections. */
-  async close(): Promise<void> {
-    await Promise.all(this.list.map((u) => u.pool.close()));
+  /** The first upstream's pool counters (RelayStatus.pool). */
+  primaryStats() {
+    return this.group.pool(this.list[0].name)!.stats;
+  }
+
+  get ehloName(): string | null {
+    return this.group.pool(this.list[0].name)!.options.connection.name;
+  }
+
+  close(): Promise<void> {
+    return this.group.close();
   }
 
   destroy(): void {
-    for (const u of this.list) u.pool.destroy();
+    void this.group.destroy();
   }
 
   connections(): number {
-    return this.list.reduce((n, u) => n + u.pool.stats.connections, 0);
+    return this.group.stats.connections;
   }
 }
