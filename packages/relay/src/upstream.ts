@@ -39,7 +39,7 @@ export function upstreamPoolOptions(upstream: UpstreamOptions): { options: PoolO
 }
 
 export function describeUpstream(options: PoolOptions, user: string | undefined): string {
-  // Before the pool exists the preset's host is not known here; createUpstream() describes the resolved one.
+  // Before the pool exists the preset's host is not known here; router.ts describes the resolved one.
   const host = options.host ?? `preset:${options.preset}`;
   return `${options.secure ? 'smtps' : 'smtp'}://${user ? `${encodeURIComponent(user)}@` : ''}${host.includes(':') ? `[${host}]` : host}${options.port ? `:${options.port}` : ''}`;
 }

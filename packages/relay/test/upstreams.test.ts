@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { chmod, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { relayArgs, spawnRelay } from './cli-helpers.js';
@@ -141,5 +141,39 @@ describe('routing by recipient domain', () => {
     expect(b.inbox.messages).toHaveLength(1);
     const started = await relay.waitForLog((r) => r.msg === 'sluice-relay started');
     expect(started.upstreams).toEqual([`a=${url(a)}`, `b=${url(b)}`]);
+  });
+
+  it('is configured from a config file (arrays, a route object), with per-upstream relay_auth lines', async () => {
+    const a = await upstream();
+    const b = await upstream({ users: { buser: 'b-secret-123' }, requireAuth: true, extensions: { starttls: true } });
+    const dir = await tmpDir();
+    const relayAuth = path.join(dir, 'relay_auth');
+    await writeFile(relayAuth, `[127.0.0.1]:${b.port} buser:b-secret-123\n`); // a line for b only: a has no AUTH
+    await chmod(relayAuth, 0o600);
+    const ca = path.join(dir, 'ca.pem');
+    await writeFile(ca, b.ca);
+    const config = path.join(dir, 'relay.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        upstream: [`a=${url(a)}`, `b=smtp://buser@127.0.0.1:${b.port}`],
+        route: { 'example.org': 'b' },
+        passwordFile: relayAuth,
+        upstreamCa: ca,
+        delayWarning: '4h,1d',
+        listen: '127.0.0.1:0',
+        http: 'off',
+        spool: path.join(dir, 'spool'),
+      }),
+    );
+    const relay = await spawnRelay(['--config', config]);
+    const started = await relay.waitForLog((r) => r.msg === 'sluice-relay started');
+    expect(started.routes).toEqual({ 'example.org': ['b'] });
+    expect(started.delayWarningSeconds).toEqual([4 * 3600, 24 * 3600]);
+    await send(relay.port, ['x@example.com', 'y@example.org'], 'config');
+    const [toA] = await a.inbox.waitFor(1);
+    const [toB] = await b.inbox.waitFor(1);
+    expect([toA.to, toA.user]).toEqual([['x@example.com'], null]);
+    expect([toB.to, toB.user, toB.secure]).toEqual([['y@example.org'], 'buser', true]);
   });
 });
