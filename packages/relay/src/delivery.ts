@@ -181,7 +181,13 @@ export class Delivery {
       await spool.copy('queue', 'held', entry.id, heldId, info);
     }
     if (retry.length) {
-      const why = t.transient.length ? t.transient.map((f) => `${f.address}: ${f.diagnostic}`).join('; ') : 'stopped before the attempt';
+      const reasons = new Set(t.transient.map((f) => f.diagnostic));
+      const why =
+        t.transient.length === 0
+          ? 'stopped before the attempt'
+          : reasons.size === 1 && t.transient.length === retry.length
+            ? t.transient[0].diagnostic // one failure for every recipient (a whole transaction)
+            : t.transient.map((f) => `${f.address}: ${f.diagnostic}`).join('; ');
       return this.defer(entry, header, body, retry, why, t.transient);
     }
     // Delivered: every recipient done, at least one of them accepted upstream.
