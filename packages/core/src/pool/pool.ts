@@ -6,9 +6,10 @@
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
-import { type MailOptions, compose } from '../compose.js';
+import { type MailOptions, compose, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -76,6 +77,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    return traceSend(this, 'send', () => ({ from: message.envelope.from, to: [...message.envelope.to] }), () => this.sendUntraced(message, options));
+  }
+
+  private sendUntraced(message: Message, options: SendOptions): Promise<SendResult> {
     const limit = options.bufferUpTo;
     if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options, false);
     if (!(typeof limit === 'number' && limit >= 0)) {
@@ -141,7 +146,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    return this.accept(() => compose(mail), options);
+    return traceSend(this, 'sendMail', () => mailEnvelope(mail), () => this.accept(() => compose(mail), options));
   }
 
   /**
@@ -260,7 +265,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
     // Then open connections for what the open ones cannot take soon.
     const now = Date.now();
-    if (now < this.connectBackoffUntil) return this.wakeAt(this.connectBackoffUntil - now);
+    if (now < this.connectBackoffUntil) {
+      publishWait(this, 'connect-backoff', this.connectBackoffUntil - now, this.queue.length);
+      return this.wakeAt(this.connectBackoffUntil - now);
+    }
     const limit = this.limit.limit;
     while (this.queue.length > this.soonCapacity() && this.connections.size + this.connecting < limit) {
       this.openConnection();
@@ -283,6 +291,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.connectFailures = 0;
         this.connections.add(conn);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
+        publishConnect(this, conn.id, conn.encrypted, Object.keys(capabilities.raw));
         if (this.destroyed) return conn.destroy();
         conn.resume();
         this.schedule();
@@ -296,6 +305,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private onConnectError(error: SluiceError): void {
     this.emit('connect-error', error);
+    publishConnectError(this, error);
     if (this.destroyed) return;
     this.handleConnectError(error);
     // A close() waiting for this attempt to end is woken here: a failed attempt emits no 'close'.
@@ -306,6 +316,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (ConcurrencyLimit.isTooMany(error.responseCode) && this.connections.size > 0) {
       // "Too many connections": work with what is open, probe up later. Nothing failed.
       this.limit.refused(this.connections.size);
+      publishThrottle(this, this.limit.limit, this.options.maxConnections, error.responseCode);
       return this.schedule();
     }
     this.connectFailures++;
@@ -364,6 +375,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       assert(job.state === 'queued', 'a job in the queue is queued');
       if (this.bucket && !this.bucket.take()) {
         this.wakeAt(this.bucket.wait());
+        publishWait(this, 'rate-limit', this.bucket.wait(), this.queue.length);
         return null;
       }
       this.queue.shift();
@@ -426,6 +438,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
     this.emit('close', { connectionId: conn.id, error });
+    publishClose(this, conn.id, error);
     this.schedule();
     this.maybeIdle();
   }
