@@ -126,11 +126,21 @@ function server(pool: PoolSource): DiagnosticsServer {
   return s;
 }
 
+/** A message's envelope as the send context carries it (a copy: `to` as given). */
+export function envelopeOf(message: { envelope: { from: string; to: string[] } }): SendContext['envelope'] {
+  return { from: message.envelope.from, to: [...message.envelope.to] };
+}
+
 /**
  * Runs `run` (one send) inside the `sluice:send` TracingChannel when it has subscribers, else calls it
  * directly. `envelope` is read only when someone listens (for sendMail it composes the envelope).
  */
-export function traceSend<T>(pool: PoolSource, operation: SendContext['operation'], envelope: () => SendContext['envelope'], run: () => Promise<T>): Promise<T> {
+export function traceSend<T>(
+  pool: PoolSource,
+  operation: SendContext['operation'],
+  envelope: () => SendContext['envelope'],
+  run: () => Promise<T>,
+): Promise<T> {
   if (!channels.send.hasSubscribers) return run();
   let env: SendContext['envelope'];
   try {

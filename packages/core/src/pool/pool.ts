@@ -9,7 +9,7 @@ import Denque from 'denque';
 import { type MailOptions, compose, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner } from '../connection/connection.js';
-import { publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend } from '../diagnostics.js';
+import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -77,7 +77,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
-    return traceSend(this, 'send', () => ({ from: message.envelope.from, to: [...message.envelope.to] }), () => this.sendUntraced(message, options));
+    return traceSend(this, 'send', () => envelopeOf(message), () => this.sendUntraced(message, options));
   }
 
   private sendUntraced(message: Message, options: SendOptions): Promise<SendResult> {

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   CHANNELS,
   type CloseMessage,
-  type ConnectMessage,
   type ConnectionErrorMessage,
+  type ConnectMessage,
   type SendContext,
   type SendResult,
   SluiceError,
