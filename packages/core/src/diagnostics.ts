@@ -177,3 +177,37 @@ export function publishWait(pool: PoolSource, reason: WaitMessage['reason'], del
 export function publishThrottle(pool: PoolSource, limit: number, maxConnections: number, responseCode: number | undefined): void {
   publish<ThrottleMessage>(channels.throttle, () => ({ pool, server: server(pool), limit, maxConnections, responseCode }));
 }
+
+/** Handlers for `subscribeDiagnostics()`: any subset of sluice's channels. */
+export interface DiagnosticsSubscribers {
+  /** `sluice:send`'s events (the TracingChannel's start, end, asyncStart, asyncEnd, error). */
+  send?: Partial<Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', (context: SendContext) => void>>;
+  connect?: (message: ConnectMessage) => void;
+  close?: (message: CloseMessage) => void;
+  connectionError?: (message: ConnectionErrorMessage) => void;
+  wait?: (message: WaitMessage) => void;
+  throttle?: (message: ThrottleMessage) => void;
+}
+
+const noop = () => {};
+
+/** Subscribes to sluice's channels (every pool in the process) with typed handlers; returns the unsubscribe. */
+export function subscribeDiagnostics(subscribers: DiagnosticsSubscribers): () => void {
+  const stops: Array<() => void> = [];
+  if (subscribers.send) {
+    const s = subscribers.send;
+    const handlers = { start: s.start ?? noop, end: s.end ?? noop, asyncStart: s.asyncStart ?? noop, asyncEnd: s.asyncEnd ?? noop, error: s.error ?? noop };
+    channels.send.subscribe(handlers);
+    stops.push(() => channels.send.unsubscribe(handlers));
+  }
+  for (const key of ['connect', 'close', 'connectionError', 'wait', 'throttle'] as const) {
+    const fn = subscribers[key] as ((message: unknown) => void) | undefined;
+    if (!fn) continue;
+    const handler = (message: unknown) => fn(message);
+    dc.subscribe(CHANNELS[key], handler);
+    stops.push(() => dc.unsubscribe(CHANNELS[key], handler));
+  }
+  return () => {
+    for (const stop of stops.splice(0)) stop();
+  };
+}

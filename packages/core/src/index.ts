@@ -19,5 +19,5 @@ export { ErrorCodes, SluiceError, SmtpReplyError, isSluiceError } from './errors
 export type { ErrorCode, ErrorKind, Outcome } from './errors.js';
 export { httpErrorFor } from './http.js';
 export type { HttpErrorAnswer } from './http.js';
-export { CHANNELS } from './diagnostics.js';
-export type { CloseMessage, ConnectMessage, ConnectionErrorMessage, DiagnosticsServer, SendContext, ThrottleMessage, WaitMessage } from './diagnostics.js';
+export { CHANNELS, subscribeDiagnostics } from './diagnostics.js';
+export type { CloseMessage, ConnectMessage, ConnectionErrorMessage, DiagnosticsServer, DiagnosticsSubscribers, SendContext, ThrottleMessage, WaitMessage } from './diagnostics.js';

@@ -16,18 +16,8 @@
  *
  * No attribute is personal data: server, outcome, codes, reasons.
  */
-import dc from 'node:diagnostics_channel';
 import type { Attributes, BatchObservableCallback, Meter } from '@opentelemetry/api';
-import {
-  CHANNELS,
-  type CloseMessage,
-  type ConnectMessage,
-  type ConnectionErrorMessage,
-  type Pool,
-  type SendContext,
-  type ThrottleMessage,
-  type WaitMessage,
-} from '@sluice/core';
+import { type Pool, type SendContext, subscribeDiagnostics } from '@sluice/core';
 import { ATTR, failure, serverAttributes } from './attributes.js';
 
 /** Buckets for SMTP operations: a warm pipelined send takes milliseconds, a slow server's DATA minutes. */
@@ -48,7 +38,10 @@ export function measure(meter: Meter): () => void {
   const open = meter.createUpDownCounter('sluice.pool.connections', { unit: '{connection}', description: 'Open connections' });
   const errors = meter.createCounter('sluice.connection.errors', { unit: '{error}', description: 'Connections that failed' });
   const waits = meter.createCounter('sluice.pool.waits', { unit: '{wait}', description: 'Times the scheduler left messages waiting' });
-  const throttles = meter.createCounter('sluice.pool.throttles', { unit: '{event}', description: 'Times the connection limit was lowered after "too many connections"' });
+  const throttles = meter.createCounter('sluice.pool.throttles', {
+    unit: '{event}',
+    description: 'Times the connection limit was lowered after "too many connections"',
+  });
   const limit = meter.createObservableGauge('sluice.pool.connection.limit', { unit: '{connection}', description: 'The connection limit in force' });
   const queued = meter.createObservableGauge('sluice.pool.queued', { unit: '{message}', description: 'Messages waiting to be sent' });
 
@@ -58,16 +51,16 @@ export function measure(meter: Meter): () => void {
     if (!pools.has(pool)) pools.set(pool, { ref: new WeakRef(pool as Pool), attrs });
   };
   const observe: BatchObservableCallback = (result) => {
-      for (const [key, { ref, attrs }] of pools) {
-        const pool = ref.deref();
-        if (!pool) {
-          pools.delete(key);
-          continue;
-        }
-        const stats = pool.stats;
-        result.observe(limit, stats.maxConnections, attrs);
-        result.observe(queued, stats.queued, attrs);
+    for (const [key, { ref, attrs }] of pools) {
+      const pool = ref.deref();
+      if (!pool) {
+        pools.delete(key);
+        continue;
       }
+      const stats = pool.stats;
+      result.observe(limit, stats.maxConnections, attrs);
+      result.observe(queued, stats.queued, attrs);
+    }
   };
   meter.addBatchObservableCallback(observe, [limit, queued]);
 
@@ -75,69 +68,48 @@ export function measure(meter: Meter): () => void {
   const opened = new Map<string, number>();
   const key = (m: { server: object; connectionId: number | null }) => `${serverKey(m.server)}#${m.connectionId}`;
 
-  const send = dc.tracingChannel<object, SendContext>(CHANNELS.send);
-  const sendHandlers = {
-    start(ctx: SendContext) {
-      started.set(ctx, performance.now());
-      seen(ctx.pool, serverAttributes(ctx.server));
+  const stop = subscribeDiagnostics({
+    send: {
+      start(ctx) {
+        started.set(ctx, performance.now());
+        seen(ctx.pool, serverAttributes(ctx.server));
+      },
+      asyncEnd(ctx) {
+        const t0 = started.get(ctx);
+        if (t0 === undefined) return;
+        started.delete(ctx);
+        const base = { ...serverAttributes(ctx.server), [ATTR.networkOperation]: 'send' };
+        const f = ctx.result ? null : failure(ctx.error);
+        const attrs: Attributes = f ? { ...base, [ATTR.outcome]: f.outcome, [ATTR.errorType]: f.code } : { ...base, [ATTR.outcome]: 'delivered' };
+        duration.record((performance.now() - t0) / 1000, attrs);
+        operations.add(1, attrs);
+      },
     },
-    end() {},
-    asyncStart() {},
-    error() {},
-    asyncEnd(ctx: SendContext) {
-      const t0 = started.get(ctx);
-      if (t0 === undefined) return;
-      started.delete(ctx);
-      const base = serverAttributes(ctx.server);
-      let attrs: Attributes;
-      if (ctx.result) attrs = { ...base, [ATTR.networkOperation]: 'send', [ATTR.outcome]: 'delivered' };
-      else {
-        const f = failure(ctx.error);
-        attrs = { ...base, [ATTR.networkOperation]: 'send', [ATTR.outcome]: f.outcome, [ATTR.errorType]: f.code };
-      }
-      duration.record((performance.now() - t0) / 1000, attrs);
-      operations.add(1, attrs);
+    connect(c) {
+      seen(c.pool, serverAttributes(c.server));
+      opened.set(key(c), performance.now());
+      open.add(1, serverAttributes(c.server));
     },
-  };
-  const onConnect = (m: unknown) => {
-    const c = m as ConnectMessage;
-    seen(c.pool, serverAttributes(c.server));
-    opened.set(key(c), performance.now());
-    open.add(1, serverAttributes(c.server));
-  };
-  const onClose = (m: unknown) => {
-    const c = m as CloseMessage;
-    const base = serverAttributes(c.server);
-    open.add(-1, base);
-    const t0 = opened.get(key(c));
-    opened.delete(key(c));
-    if (t0 !== undefined) connectionDuration.record((performance.now() - t0) / 1000, c.error ? { ...base, [ATTR.errorType]: c.error.code } : base);
-  };
-  const onError = (m: unknown) => {
-    const e = m as ConnectionErrorMessage;
-    errors.add(1, { ...serverAttributes(e.server), [ATTR.phase]: e.phase, [ATTR.errorType]: e.error.code });
-  };
-  const onWait = (m: unknown) => {
-    const w = m as WaitMessage;
-    waits.add(1, { ...serverAttributes(w.server), [ATTR.waitReason]: w.reason });
-  };
-  const onThrottle = (m: unknown) => {
-    const t = m as ThrottleMessage;
-    seen(t.pool, serverAttributes(t.server));
-    throttles.add(1, serverAttributes(t.server));
-  };
-  const plain: Array<[string, (m: unknown) => void]> = [
-    [CHANNELS.connect, onConnect],
-    [CHANNELS.close, onClose],
-    [CHANNELS.connectionError, onError],
-    [CHANNELS.wait, onWait],
-    [CHANNELS.throttle, onThrottle],
-  ];
-  send.subscribe(sendHandlers);
-  for (const [name, fn] of plain) dc.subscribe(name, fn);
+    close(c) {
+      const base = serverAttributes(c.server);
+      open.add(-1, base);
+      const t0 = opened.get(key(c));
+      opened.delete(key(c));
+      if (t0 !== undefined) connectionDuration.record((performance.now() - t0) / 1000, c.error ? { ...base, [ATTR.errorType]: c.error.code } : base);
+    },
+    connectionError(e) {
+      errors.add(1, { ...serverAttributes(e.server), [ATTR.phase]: e.phase, [ATTR.errorType]: e.error.code });
+    },
+    wait(w) {
+      waits.add(1, { ...serverAttributes(w.server), [ATTR.waitReason]: w.reason });
+    },
+    throttle(t) {
+      seen(t.pool, serverAttributes(t.server));
+      throttles.add(1, serverAttributes(t.server));
+    },
+  });
   return () => {
-    send.unsubscribe(sendHandlers);
-    for (const [name, fn] of plain) dc.unsubscribe(name, fn);
+    stop();
     meter.removeBatchObservableCallback(observe, [limit, queued]);
   };
 }

@@ -4,17 +4,7 @@
  * from @sluice/core's diagnostics channels, filtered to this pool; gauges read `pool.stats` at scrape.
  * No label is personal data: outcomes, codes, commands, reasons.
  */
-import dc from 'node:diagnostics_channel';
-import {
-  CHANNELS,
-  type CloseMessage,
-  type ConnectMessage,
-  type ConnectionErrorMessage,
-  type Pool,
-  type SendContext,
-  type SendResult,
-  type ThrottleMessage,
-} from '@sluice/core';
+import { type Pool, type SendContext, type SendResult, subscribeDiagnostics } from '@sluice/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface PrometheusOptions {
@@ -57,7 +47,12 @@ export function prometheusMetrics(pool: Pool, options: PrometheusOptions = {}): 
     buckets,
     registers,
   });
-  const sends = new Counter({ name: `${p}sends_total`, help: 'Messages by outcome and error code ("" when delivered)', labelNames: ['outcome', 'code'], registers });
+  const sends = new Counter({
+    name: `${p}sends_total`,
+    help: 'Messages by outcome and error code ("" when delivered)',
+    labelNames: ['outcome', 'code'],
+    registers,
+  });
   const replies = new Counter({
     name: `${p}smtp_replies_total`,
     help: 'Server replies by command and code: RCPT per recipient, DOT the reply to the content, or the reply that ended a send',
@@ -65,9 +60,23 @@ export function prometheusMetrics(pool: Pool, options: PrometheusOptions = {}): 
     registers,
   });
   const opened = new Counter({ name: `${p}connections_opened_total`, help: 'Connections opened and set up', registers });
-  const closed = new Counter({ name: `${p}connections_closed_total`, help: 'Connections closed, by error code ("" after QUIT)', labelNames: ['code'], registers });
-  const failures = new Counter({ name: `${p}connection_errors_total`, help: 'Connections that failed to open (phase="connect") or were lost (phase="open")', labelNames: ['phase', 'code'], registers });
-  const throttles = new Counter({ name: `${p}throttles_total`, help: 'Times the connection limit was lowered after "too many connections" (421/432)', registers });
+  const closed = new Counter({
+    name: `${p}connections_closed_total`,
+    help: 'Connections closed, by error code ("" after QUIT)',
+    labelNames: ['code'],
+    registers,
+  });
+  const failures = new Counter({
+    name: `${p}connection_errors_total`,
+    help: 'Connections that failed to open (phase="connect") or were lost (phase="open")',
+    labelNames: ['phase', 'code'],
+    registers,
+  });
+  const throttles = new Counter({
+    name: `${p}throttles_total`,
+    help: 'Times the connection limit was lowered after "too many connections" (421/432)',
+    registers,
+  });
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
     new Gauge({
       name: `${p}${name}`,
@@ -93,26 +102,27 @@ export function prometheusMetrics(pool: Pool, options: PrometheusOptions = {}): 
   gauge('queued_messages', 'Messages waiting (queued, delayed for a retry, being composed)', (g) => g.set(pool.stats.queued));
   gauge('in_flight_messages', 'Messages in a transaction now', (g) => g.set(pool.stats.inFlight));
 
+  const countReplies = (result: SendResult) => {
+    for (const list of [result.accepted, result.rejected, result.pending]) for (const r of list) replies.inc({ command: 'RCPT', code: String(r.code) });
+    replies.inc({ command: 'DOT', code: String(result.responseCode) });
+  };
   const started = new WeakMap<SendContext, number>();
-  const send = dc.tracingChannel<object, SendContext>(CHANNELS.send);
-  const sendHandlers = {
-    start(ctx: SendContext) {
-      if (ctx.pool === pool) started.set(ctx, performance.now());
-    },
-    end() {},
-    asyncStart() {},
-    error() {},
-    asyncEnd(ctx: SendContext) {
-      const t0 = started.get(ctx);
-      if (t0 === undefined) return;
-      started.delete(ctx);
-      const seconds = (performance.now() - t0) / 1000;
-      if (ctx.result) {
-        latency.observe({ outcome: 'delivered' }, seconds);
-        queueWait.observe(Math.max(0, ctx.result.timings.started - ctx.result.timings.queued) / 1000);
-        sends.inc({ outcome: 'delivered', code: '' });
-        countReplies(ctx.result);
-      } else {
+  const stop = subscribeDiagnostics({
+    send: {
+      start(ctx) {
+        if (ctx.pool === pool) started.set(ctx, performance.now());
+      },
+      asyncEnd(ctx) {
+        const t0 = started.get(ctx);
+        if (t0 === undefined) return;
+        started.delete(ctx);
+        const seconds = (performance.now() - t0) / 1000;
+        if (ctx.result) {
+          latency.observe({ outcome: 'delivered' }, seconds);
+          queueWait.observe(Math.max(0, ctx.result.timings.started - ctx.result.timings.queued) / 1000);
+          sends.inc({ outcome: 'delivered', code: '' });
+          return countReplies(ctx.result);
+        }
         const e = (ctx.error ?? {}) as { outcome?: string; code?: string; command?: string; responseCode?: number; rejected?: SendResult['rejected'] };
         const outcome = e.outcome ?? 'failed';
         latency.observe({ outcome }, seconds);
@@ -121,26 +131,13 @@ export function prometheusMetrics(pool: Pool, options: PrometheusOptions = {}): 
         // The reply that ended it, unless it was a recipient's (counted above).
         const recipient = e.command === 'RCPT' && (e.rejected?.length ?? 0) > 0;
         if (e.responseCode !== undefined && !recipient) replies.inc({ command: e.command ?? '', code: String(e.responseCode) });
-      }
+      },
     },
-  };
-  const countReplies = (result: SendResult) => {
-    for (const list of [result.accepted, result.rejected, result.pending]) for (const r of list) replies.inc({ command: 'RCPT', code: String(r.code) });
-    replies.inc({ command: 'DOT', code: String(result.responseCode) });
-  };
-  const mine =
-    <M extends { pool: object }>(fn: (m: M) => void) =>
-    (m: unknown) => {
-      if ((m as M).pool === pool) fn(m as M);
-    };
-  const plain: Array<[string, (m: unknown) => void]> = [
-    [CHANNELS.connect, mine<ConnectMessage>(() => opened.inc())],
-    [CHANNELS.close, mine<CloseMessage>((c) => closed.inc({ code: c.error?.code ?? '' }))],
-    [CHANNELS.connectionError, mine<ConnectionErrorMessage>((e) => failures.inc({ phase: e.phase, code: e.error.code }))],
-    [CHANNELS.throttle, mine<ThrottleMessage>(() => throttles.inc())],
-  ];
-  send.subscribe(sendHandlers);
-  for (const [name, fn] of plain) dc.subscribe(name, fn);
+    connect: (c) => c.pool === pool && opened.inc(),
+    close: (c) => c.pool === pool && closed.inc({ code: c.error?.code ?? '' }),
+    connectionError: (e) => e.pool === pool && failures.inc({ phase: e.phase, code: e.error.code }),
+    throttle: (t) => t.pool === pool && throttles.inc(),
+  });
   const names = [
     'send_duration_seconds',
     'send_queue_wait_seconds',
@@ -159,8 +156,7 @@ export function prometheusMetrics(pool: Pool, options: PrometheusOptions = {}): 
     registry,
     metrics: () => registry.metrics(),
     dispose() {
-      send.unsubscribe(sendHandlers);
-      for (const [name, fn] of plain) dc.unsubscribe(name, fn);
+      stop();
       for (const name of names) registry.removeSingleMetric(`${p}${name}`);
     },
   };
