@@ -131,6 +131,11 @@ export function envelopeOf(message: { envelope: { from: string; to: string[] } }
   return { from: message.envelope.from, to: [...message.envelope.to] };
 }
 
+/** Whether anything subscribes to `sluice:send` (read before building a send's context). */
+export function tracingSends(): boolean {
+  return channels.send.hasSubscribers;
+}
+
 /**
  * Runs `run` (one send) inside the `sluice:send` TracingChannel when it has subscribers, else calls it
  * directly. `envelope` is read only when someone listens (for sendMail it composes the envelope).

@@ -9,7 +9,7 @@ import Denque from 'denque';
 import { type MailOptions, compose, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner } from '../connection/connection.js';
-import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend } from '../diagnostics.js';
+import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend, tracingSends } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -77,6 +77,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    // No closure, no context when nobody subscribes to sluice:send (the hot path).
+    if (!tracingSends()) return this.sendUntraced(message, options);
     return traceSend(this, 'send', () => envelopeOf(message), () => this.sendUntraced(message, options));
   }
 
@@ -146,6 +148,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
+    if (!tracingSends()) return this.accept(() => compose(mail), options);
     return traceSend(this, 'sendMail', () => mailEnvelope(mail), () => this.accept(() => compose(mail), options));
   }
 
