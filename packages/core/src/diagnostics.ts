@@ -80,12 +80,17 @@ export interface WaitMessage {
   queued: number;
 }
 
-/** `sluice:pool:throttle`: the server refused a connection as one too many (421/432): the limit was lowered. */
+/**
+ * `sluice:pool:throttle`: the server refused a connection as one too many (421/432): the limit was
+ * lowered to what the pool was serving, or (a refusal right after one of ours closed) new attempts pause.
+ */
 export interface ThrottleMessage {
   pool: object;
   server: DiagnosticsServer;
-  /** The limit now in force (the connections open and working when refused). */
+  /** The limit now in force (`pool.stats.maxConnections`). */
   limit: number;
+  /** Milliseconds new attempts are paused (0: none, the limit says how many). */
+  pause: number;
   /** The configured ceiling the pool probes back up to. */
   maxConnections: number;
   responseCode: number | undefined;
@@ -179,8 +184,8 @@ export function publishWait(pool: PoolSource, reason: WaitMessage['reason'], del
   publish<WaitMessage>(channels.wait, () => ({ pool, server: server(pool), reason, delay: Math.max(0, delay), queued }));
 }
 
-export function publishThrottle(pool: PoolSource, limit: number, maxConnections: number, responseCode: number | undefined): void {
-  publish<ThrottleMessage>(channels.throttle, () => ({ pool, server: server(pool), limit, maxConnections, responseCode }));
+export function publishThrottle(pool: PoolSource, limit: number, maxConnections: number, responseCode: number | undefined, pause: number): void {
+  publish<ThrottleMessage>(channels.throttle, () => ({ pool, server: server(pool), limit, pause, maxConnections, responseCode }));
 }
 
 /** Handlers for `subscribeDiagnostics()`: any subset of sluice's channels. */

@@ -171,7 +171,11 @@ async function startPostfix(upstreamPort: number): Promise<Smarthost | string> {
 // ------------------------------------------------------------------ senders and measurement
 
 function body(i: number): string {
-  const text = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil(SIZE / 57)).slice(0, SIZE);
+  // Lines of 78 characters (RFC 5322 §2.1.1): a single long line would be refused (over 998 octets).
+  const text = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '
+    .repeat(Math.ceil(SIZE / 57))
+    .slice(0, SIZE)
+    .replace(/(.{78})/g, '$1\r\n');
   return `From: app@example.com\r\nTo: r${i}@example.com\r\nSubject: bench ${i}\r\nMessage-ID: <bench-${i}@example.com>\r\n\r\n${text}\r\n`;
 }
 

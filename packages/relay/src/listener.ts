@@ -6,10 +6,12 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { RelayConfigError } from './config.js';
 import { GuardedSmtpServer } from './guarded-server.js';
 import type { RelayLogger } from './log.js';
+import { LineTooLongError, limitLines } from './line-limit.js';
 import { isLoopbackAddress } from './loopback.js';
 import type { Metrics } from './metrics.js';
 import type { Settings } from './options.js';
@@ -140,7 +142,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
       const header = spoolHeaderOf(session);
       const { id, from } = header;
       spooling.add(session.id);
-      spool.accept(header, stream, s.maxSize).then(
+      spool.accept(header, Readable.from(limitLines(stream)), s.maxSize).then(
         (size) => {
           spooling.delete(session.id);
           // Durable now: acknowledge even while stopping (the next start delivers it).
@@ -156,6 +158,12 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
             metrics.inc('refused_size');
             log.warn('message too large refused', { from, client: session.remoteAddress, limit: s.maxSize });
             return callback(smtpError(552, `Message exceeds fixed maximum message size of ${s.maxSize} bytes`));
+          }
+          // After the size check: a message both too large and with a long line gets the size's 552.
+          if (err instanceof LineTooLongError) {
+            metrics.inc('refused_line_length');
+            log.warn('message with a line over 998 octets refused', { from, client: session.remoteAddress, line: err.line });
+            return callback(smtpError(554, `5.6.0 Line ${err.line} is longer than 998 octets (RFC 5321 §4.5.3.1.6): nothing was queued`));
           }
           log.error('could not spool a message; the client was told to retry', { from, error: (err as Error).message });
           callback(smtpError(451, 'Local error in processing: could not write to the spool, try again later'));

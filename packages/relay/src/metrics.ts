@@ -11,6 +11,7 @@ const COUNTERS: Record<string, string> = {
   held: 'Messages held because their outcome upstream is unknown',
   released: 'Held messages released back into the queue',
   refused_size: 'Messages refused as too large (552)',
+  refused_line_length: 'Messages refused for a line over 998 octets (554 5.6.0)',
   refused_unauthenticated: 'Relay attempts refused for lack of AUTH (530)',
   sessions_limited: 'Client connections refused (too many from one address) or closed (session or command time limit) with 421',
 };

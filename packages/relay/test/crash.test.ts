@@ -30,7 +30,7 @@ describe('crash and restart (SIGKILL)', () => {
       try {
         await transport.sendMail({
           envelope: { from: 'app@example.com', to: [`r${seq}@example.com`] },
-          raw: `From: app@example.com\r\nTo: r${seq}@example.com\r\nSubject: crash ${seq}\r\nX-Key: ${key}\r\n\r\n${'x'.repeat(2000)}\r\n`,
+          raw: `From: app@example.com\r\nTo: r${seq}@example.com\r\nSubject: crash ${seq}\r\nX-Key: ${key}\r\n\r\n${`${'x'.repeat(78)}\r\n`.repeat(25)}`,
         });
         acked.add(key);
       } catch {

@@ -221,6 +221,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       const { capabilities, authenticated } = await setup(this.session, this.options);
       this.capabilities = capabilities;
       this.authenticated = authenticated;
+      const closed = this.setupClosed();
+      if (closed) throw closed;
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError(ErrorCodes.ECONNECTION, String((err as Error)?.message ?? err), { cause: err });
       this.destroy(error);
@@ -241,6 +243,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   }
 
   private async upgrade(): Promise<void> {
+    const closed = this.setupClosed();
+    if (closed) throw closed;
     const plain = this.socket!;
     detach(plain, this.listeners);
     const secure = await upgradeSocket(plain, this.options, this.setPending);
@@ -248,9 +252,20 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.attachSocket(secure);
   }
 
+  /**
+   * Setup goes on after an await, and destroy() (a pool cutting attempts nobody needs) may have closed
+   * the connection in between: nothing would ever answer the next step.
+   */
+  private setupClosed(): SluiceError | null {
+    if (this.state !== 'closed') return null;
+    return this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection closed during setup', { command: 'CONNECTION', reply: CONNECTION_LOST });
+  }
+
   /** Writes a setup line (or nothing, for the greeting) and waits for its reply. */
   private request(line: string | null, timeout: number, what: string): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
+      const closed = this.setupClosed();
+      if (closed) return reject(closed);
       this.trace.line('debug', `C: ${line === null || what.startsWith('AUTH') ? what : line.trim()}`);
       this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
@@ -381,11 +396,25 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     else this.deadline.disarm();
     if (reply.code === 421) this.retiring = true;
     if (e.resolve) return e.resolve(reply);
+    // RFC 5321 §4.1.1.10: after its reply the server closes the channel and nothing more is said
+    // either way. Waiting for the server's FIN only delays close(); a server that keeps its side
+    // open would hold it forever (the quit timeout covers the reply, not the FIN).
+    if (e.kind === 'QUIT') return void this.socket?.destroy();
     const txn = e.txn;
-    if (!txn) return; // a pipelined RSET's or QUIT's reply
+    if (!txn) return; // a pipelined RSET's reply
     txn.owed--;
     assert(txn.owed >= 0, 'more replies than commands for a transaction');
     onTransactionReply(this.wire, e.kind, txn, e.index, reply);
+  }
+
+  /**
+   * Whether this connection keeps the process alive. The pool lets go of an idle one (a pool with nothing
+   * to do must not hold a script open) and holds it again when it hands it work.
+   */
+  ref(hold: boolean): void {
+    if (hold) this.socket?.ref();
+    else this.socket?.unref();
+    this.deadline.ref(hold);
   }
 
   /** Sends QUIT when idle, then closes (RFC 5321 §4.1.1.10). */
@@ -396,6 +425,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.state = 'closing';
     const socket = this.socket;
     if (!socket || socket.destroyed) return this.handleClose();
+    // The QUIT exchange is work: an awaited close() must not end with the process exiting under it.
+    this.ref(true);
     if (!this.quitSent) {
       this.quitSent = true;
       this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
