@@ -84,6 +84,17 @@ describe('sluice:send', () => {
     expect(starts[2]!.result!.rejected.map((r) => r.address)).toEqual(['gone@example.com']);
   });
 
+  it("traces sendMail with the envelope nodemailer works out, the pool's defaults included", async () => {
+    const events = traceSends();
+    const s = await server();
+    const p = pool(s, { defaults: { from: 'noreply@example.com' } });
+    const result = await p.sendMail({ to: '"Doe, John" <john@example.com>, jane@example.com', subject: 'Hi', text: 'Hello' });
+    const [start] = events.filter((e) => e.event === 'start').map((e) => e.context);
+    expect(start).toMatchObject({ operation: 'sendMail', recipients: 2, envelope: { from: 'noreply@example.com', to: ['john@example.com', 'jane@example.com'] } });
+    expect(start!.envelope).toEqual(result.envelope);
+    expect(start!.result).toBe(result);
+  });
+
   it('traces input refused before the wire as an error, and nothing once unsubscribed', async () => {
     const events = traceSends();
     const s = await server();
@@ -140,7 +151,7 @@ describe('pool channels', () => {
     const p = pool(s, { maxConnections: 6, maxMessagesPerConnection: 100 });
     await Promise.all(Array.from({ length: 30 }, (_, i) => p.send(message(i))));
     expect(throttles.length).toBeGreaterThan(0);
-    for (const t of throttles) expect(t).toMatchObject({ pool: p, maxConnections: 6, responseCode: 421 });
+    for (const t of throttles) expect(t).toMatchObject({ pool: p, maxConnections: 6, responseCode: 421, pause: expect.any(Number) });
     expect(Math.min(...throttles.map((t) => t.limit))).toBeLessThanOrEqual(2);
     expect(p.stats.maxConnections).toBe(throttles.at(-1)!.limit);
   });
