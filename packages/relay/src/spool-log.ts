@@ -6,10 +6,11 @@
  *   segments/<seq>.done  append-only ids, one a line: the records of <seq>.log that left the queue
  *
  * Rules:
- * - A record is acknowledged (its `append` resolves) only once the write of its batch and the
- *   fdatasync after it are done; a batch is what was appended while the previous fdatasync ran, or
- *   within the same event-loop turn. A new segment's creation is made durable (directory fsync)
- *   before anything in it is acknowledged.
+ * - A record is acknowledged (its `append` resolves) only once it is written and an fdatasync that
+ *   started after its write has completed. Writes go out at once (one write for what accumulated in
+ *   an event-loop turn or during the previous write); fdatasyncs one at a time, each covering every
+ *   write completed before it: the batch is what was written while the previous fdatasync ran. A
+ *   new segment's creation is made durable (directory fsync) before anything in it is acknowledged.
  * - A segment is appended to by one process only, and only until it reaches SEGMENT_BYTES or a write
  *   fails; after a restart every old segment is read-only.
  * - Removal appends the id to the .done file, also group-committed. When every record of a retired
@@ -26,13 +27,23 @@ import { decodeRecords, encodeRecord, type SpoolHeader } from './spool-format.js
 /** A segment takes no new batch beyond this size. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
 
-/** An append-only file whose appends are written and fdatasynced in batches. */
+type Waiter = { resolve(): void; reject(err: Error): void };
+
+/**
+ * An append-only file whose appends are written as soon as the previous write is done (one write for
+ * what accumulated meanwhile), and fdatasynced in batches: one fdatasync covers every write that
+ * completed before it started. Writing does not wait for a running fdatasync, so a SIGKILL (which
+ * keeps the page cache) loses nothing already handed to `append` but the current event-loop turn.
+ */
 export class AppendFile {
   private pending: Buffer[] = [];
-  private waiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
-  private flushing: Promise<void> | null = null;
+  private pendingWaiters: Waiter[] = [];
+  /** Written, waiting for an fdatasync that starts after their write. */
+  private unsynced: Waiter[] = [];
+  private writing = false;
   private scheduled = false;
-  /** Set after a failed write: what follows might land after garbage, so nothing more is written. */
+  private syncing: Promise<void> | null = null;
+  /** Set after a failed write or fdatasync: what follows might land after garbage, so nothing more is written. */
   failed: Error | null = null;
 
   constructor(
@@ -46,46 +57,65 @@ export class AppendFile {
     if (this.failed) return Promise.reject(this.failed);
     this.size += buf.length;
     this.pending.push(buf);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.flushing && !this.scheduled) {
+    const done = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+    if (!this.writing && !this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.write());
     }
     return done;
   }
 
-  /** Resolves once nothing is pending or being written. */
+  /** Resolves once nothing is pending, being written or waiting for its fdatasync. */
   async idle(): Promise<void> {
-    while (this.flushing || this.scheduled) await (this.flushing ?? new Promise((r) => setImmediate(r)));
+    while (this.writing || this.scheduled || this.syncing || this.unsynced.length > 0) {
+      await (this.syncing ?? new Promise((r) => setImmediate(r)));
+    }
   }
 
-  private flush(): void {
+  private async write(): Promise<void> {
     this.scheduled = false;
-    const bufs = this.pending;
-    const waiters = this.waiters;
-    this.pending = [];
-    this.waiters = [];
-    const run = async () => {
-      const buf = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
-      let written = 0;
-      while (written < buf.length) written += (await this.fh.write(buf, written, buf.length - written)).bytesWritten;
-      await this.fh.datasync();
-    };
-    this.flushing = run().then(
+    this.writing = true;
+    while (this.pending.length > 0 && !this.failed) {
+      const bufs = this.pending;
+      const waiters = this.pendingWaiters;
+      this.pending = [];
+      this.pendingWaiters = [];
+      try {
+        const buf = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
+        let written = 0;
+        while (written < buf.length) written += (await this.fh.write(buf, written, buf.length - written)).bytesWritten;
+      } catch (err) {
+        this.fail(err as Error, waiters);
+        break;
+      }
+      this.unsynced.push(...waiters);
+      this.sync();
+    }
+    this.writing = false;
+  }
+
+  private sync(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const waiters = this.unsynced;
+    this.unsynced = [];
+    this.syncing = this.fh.datasync().then(
       () => {
         for (const w of waiters) w.resolve();
       },
-      (err: Error) => {
-        this.failed = err;
-        for (const w of [...waiters, ...this.waiters]) w.reject(err);
-        this.waiters = [];
-        this.pending = [];
-      },
+      (err: Error) => this.fail(err, waiters),
     );
-    this.flushing.finally(() => {
-      this.flushing = null;
-      if (this.pending.length > 0) this.flush();
+    this.syncing.finally(() => {
+      this.syncing = null;
+      this.sync();
     });
+  }
+
+  private fail(err: Error, waiters: Waiter[]): void {
+    this.failed ??= err;
+    for (const w of [...waiters, ...this.pendingWaiters, ...this.unsynced]) w.reject(this.failed);
+    this.pending = [];
+    this.pendingWaiters = [];
+    this.unsynced = [];
   }
 }
 
