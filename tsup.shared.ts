@@ -1,8 +1,28 @@
 import type { Options } from 'tsup';
 
-/** A published library: ESM and CommonJS with type declarations, for Node 20+. */
-export function library(entry: Options['entry'], options: Options = {}): Options {
-  return { entry, format: ['esm', 'cjs'], dts: true, sourcemap: true, clean: true, target: 'node20', ...options };
+type Entries = Record<string, string>;
+
+/**
+ * A published library for Node 20+: ESM (`.js` with `.d.ts`) and CommonJS (`.cjs` with `.d.cts`), the pairs
+ * that each package's `exports` points its `import` and `require` conditions at.
+ *
+ * `bins` are command-line entries: ESM only (a bin needs one format, and the packages are "type": "module"),
+ * sharing the ESM library's chunks, without type declarations. One build, so one clean: two builds into the
+ * same dist/ would race each other's clean.
+ */
+export function library(entry: Entries, options: Options = {}, bins: Entries = {}): Options {
+  return {
+    entry: { ...entry, ...bins },
+    format: ['esm', 'cjs'],
+    dts: { entry },
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    esbuildOptions(esbuild, { format }) {
+      if (format === 'cjs') esbuild.entryPoints = entry;
+    },
+    ...options,
+  };
 }
 
 /** An application or a private tool: one ESM bundle of its entries (workspace packages bundled in). */

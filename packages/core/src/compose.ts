@@ -1,34 +1,46 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
+import Mail from 'nodemailer/lib/mailer';
+import StreamTransport from 'nodemailer/lib/stream-transport';
 import { ErrorCodes, SluiceError } from './errors.js';
+import type { MailerOptions, MailOptions } from './mail-options.js';
 import type { Message } from './message.js';
-import type { DsnOptions } from './protocol/commands.js';
 
-/** nodemailer's message options (from, to, subject, text, html, attachments, …), composed by nodemailer's MailComposer. */
-export type MailOptions = ConstructorParameters<typeof MailComposer>[0] & { dsn?: DsnOptions };
+export type { MailOptions } from './mail-options.js';
 
 /**
  * The envelope `sendMail(mail)` sends with: `mail.envelope` when given, else from/to/cc/bcc, parsed by
  * nodemailer's address parser (`"Doe, John" <john@example.com>` is one address, not two).
  */
 export function mailEnvelope(mail: MailOptions): { from: string; to: string[] } {
-  const { dsn: _dsn, ...rest } = mail;
+  const { dsn: _dsn, dkim: _dkim, attachDataUrls: _attach, ...rest } = mail;
   const envelope = new MailComposer(rest).compile().getEnvelope();
   return { from: envelope.from || '', to: envelope.to };
 }
 
-/** Composes a message with nodemailer's MailComposer: MIME is not written by hand. Rejects with EMESSAGE. */
-export async function compose(mail: MailOptions): Promise<Message> {
-  try {
-    const { dsn, ...rest } = mail;
-    const node = new MailComposer(rest).compile();
-    const envelope = node.getEnvelope();
-    const body = await node.build();
-    return { envelope: { from: envelope.from || '', to: envelope.to, dsn }, body, messageId: node.messageId() };
-  } catch (cause) {
-    throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, {
-      cause,
-      permanent: true,
-      outcome: 'rejected',
-    });
-  }
+/** Turns `sendMail()`'s message options into exact bytes. Rejects with EMESSAGE. */
+export type Compose = (mail: MailOptions) => Promise<Message>;
+
+/**
+ * Composes through nodemailer's own pipeline, MIME never written by hand: its Mail object over its
+ * stream transport, so `defaults`, `dkim` (transport-wide and per mail) and `attachDataUrls` mean
+ * exactly what they mean in nodemailer, and the bytes are the ones nodemailer would have sent.
+ */
+export function createComposer(options: MailerOptions): Compose {
+  // DSN parameters are sluice's (RFC 3461, checked by the core), not nodemailer's: kept out of its defaults.
+  const { dsn: defaultDsn, ...defaults } = options.defaults ?? {};
+  const mailer = new Mail(new StreamTransport({ buffer: true, newline: 'windows' }), { dkim: options.dkim, attachDataUrls: options.attachDataUrls }, defaults);
+  return async (mail) => {
+    try {
+      const { dsn = defaultDsn, ...rest } = mail;
+      const info = await mailer.sendMail(rest);
+      const envelope = info.envelope as { from?: string | false; to?: string[] };
+      return { envelope: { from: envelope.from || '', to: envelope.to ?? [], dsn }, body: info.message as Buffer, messageId: info.messageId };
+    } catch (cause) {
+      throw new SluiceError(ErrorCodes.EMESSAGE, `The message could not be composed: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+        permanent: true,
+        outcome: 'rejected',
+      });
+    }
+  };
 }

@@ -13,6 +13,8 @@ export interface HttpErrorAnswer {
       responseCode?: number;
       enhancedCode?: string;
       command?: string;
+      /** Recipients the server refused along the way (a refused or failed send): which ones, and why. */
+      rejected?: Array<{ address: string; code: number; enhancedCode: string | null; response: string }>;
     };
   };
 }
@@ -48,6 +50,7 @@ export function httpErrorFor(error: unknown): HttpErrorAnswer {
     if (error.enhancedCode !== undefined) body.enhancedCode = error.enhancedCode;
     const verb = error.command?.split(' ')[0];
     if (verb && /^[A-Z_]+$/.test(verb)) body.command = verb;
+    if (error.rejected?.length) body.rejected = error.rejected.map(({ address, code, enhancedCode, response }) => ({ address, code, enhancedCode, response }));
   }
   return { status: STATUS[kind], headers, body: { error: body } };
 }

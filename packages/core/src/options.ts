@@ -5,7 +5,9 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
 import { ErrorCodes, SluiceError } from './errors.js';
 import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions } from './policies/retry.js';
-import { PRESET_NAMES, type PresetName, preset } from './presets.js';
+import { endpointDefaults } from './endpoint.js';
+import { checkMailerOptions, type DKIMOptions, type MailerOptions, type MailOptions } from './mail-options.js';
+import { PRESET_NAMES, type PresetName } from './presets.js';
 import { normaliseClientName } from './protocol/client-name.js';
 import { validateClientName } from './protocol/commands.js';
 import { DEFAULT_REPLY_LIMITS, type ReplyParserLimits } from './protocol/reply.js';
@@ -55,6 +57,10 @@ export interface ConnectionOptions {
 export interface PoolOptions {
   /** A provider preset: fills host, port and the provider's published limits. */
   preset?: PresetName;
+  /** A service from nodemailer's list of well-known services ('Gmail', 'SES-US-EAST-1', …): fills host, port and the TLS mode. */
+  service?: string;
+  /** A connection URL, read by nodemailer's parser: `smtps://user:pass@smtp.example.com:465?tls.minVersion=TLSv1.2`. */
+  url?: string;
   /** For the 'ses' preset. */
   region?: string;
   host?: string;
@@ -104,11 +110,20 @@ export interface PoolOptions {
   highWaterMark?: number;
   /** Hard limit of queued messages: send() beyond it rejects with EQUEUEFULL. Default Infinity. */
   maxQueued?: number;
-  /** After the server refuses a connection as one too many, wait this long before growing again. Default 30 s. */
+  /**
+   * After the server refuses a connection as one too many, wait this long before trying one more.
+   * Default 1 s; each refused probe doubles the wait, up to 30 s (or this value if longer).
+   */
   concurrencyProbeInterval?: number;
   /** Limits on what the server may send. */
   replyLimits?: Partial<ReplyParserLimits>;
   logger?: Logger;
+  /** sendMail(): message options merged under every mail (`from`, `replyTo`, headers…), as nodemailer's `defaults`. */
+  defaults?: MailOptions;
+  /** sendMail(): DKIM-sign every mail with nodemailer's signer (a mail's own `dkim` wins). */
+  dkim?: DKIMOptions;
+  /** sendMail(): turn `data:` images in `html` into embedded attachments, as nodemailer does. */
+  attachDataUrls?: boolean;
 }
 
 /** The pool's options after defaults: `pool.options`. Read defaults from here rather than re-deriving them. */
@@ -123,6 +138,8 @@ export interface ResolvedOptions {
   maxQueued: number;
   concurrencyProbeInterval: number;
   logger: Logger | undefined;
+  /** What sendMail() composes with. */
+  mail: MailerOptions;
 }
 
 /** Every option createPool() takes. Anything else is an error, not ignored. */
@@ -154,9 +171,37 @@ export const OPTION_NAMES = [
   'concurrencyProbeInterval',
   'replyLimits',
   'logger',
+  'service',
+  'url',
+  'defaults',
+  'dkim',
+  'attachDataUrls',
 ] as const satisfies ReadonlyArray<keyof PoolOptions>;
 
 const KNOWN = new Set<string>(OPTION_NAMES);
+
+/** Options other mail libraries (nodemailer first) spell differently: an unknown key names its sluice spelling. */
+const RENAMED: Record<string, string> = {
+  maxMessages: 'maxMessagesPerConnection',
+  maxRecipients: 'maxRecipientsPerTransaction',
+  connectionTimeout: 'timeouts.connect',
+  greetingTimeout: 'timeouts.greeting',
+  socketTimeout: 'timeouts (command, mail, rcpt, data, dataBlock, dataEnd)',
+  rateDelta: 'rateLimit: { messages, per }',
+  pool: 'nothing: sluice always pools (remove the option)',
+  user: 'auth: { user, pass }',
+  pass: 'auth: { user, pass }',
+  password: 'auth: { user, pass }',
+  hostname: 'host (the server) or name (the EHLO name)',
+  tlsOptions: 'tls',
+  secured: 'secure',
+  opportunisticTLS: 'nothing yet: STARTTLS is used whenever offered; requireTLS refuses to go on without it',
+};
+
+function unknownOption(key: string): SluiceError {
+  const renamed = RENAMED[key];
+  return bad(renamed ? `Unknown option ${JSON.stringify(key)}: sluice calls it ${renamed}` : `Unknown option ${JSON.stringify(key)}`);
+}
 
 function bad(message: string): SluiceError {
   return new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true });
@@ -256,10 +301,12 @@ function checkEndpoint(o: PoolOptions): void {
 /** Checks options (unknown keys are an error, not ignored) and fills defaults. Every error is EOPTIONS and names the option. */
 export function resolveOptions(input: PoolOptions): ResolvedOptions {
   if (!input || typeof input !== 'object') throw bad('createPool() needs an options object');
-  for (const key of Object.keys(input)) if (!KNOWN.has(key)) throw bad(`Unknown option ${JSON.stringify(key)}`);
+  for (const key of Object.keys(input)) if (!KNOWN.has(key)) throw unknownOption(key);
   checkPreset(input);
-  const base = input.preset ? preset(input.preset, { region: input.region }).options : {};
+  const base = stripUndefined(endpointDefaults(input));
   const o: PoolOptions = { ...base, ...stripUndefined(input) };
+  // A URL's `?tls.…` settings and the `tls` option add up (checkEndpoint refuses a tls that is no object).
+  if (base.tls && typeof input.tls === 'object' && input.tls !== null) o.tls = { ...base.tls, ...input.tls };
   checkEndpoint(o);
   const host = o.host as string;
   const secure = o.secure ?? o.port === 465;
@@ -316,8 +363,9 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     rateLimit,
     highWaterMark: positiveInt(o.highWaterMark ?? 1000, 'highWaterMark'),
     maxQueued: o.maxQueued === undefined ? Number.POSITIVE_INFINITY : positiveInt(o.maxQueued, 'maxQueued'),
-    concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 30_000, 'concurrencyProbeInterval (ms)', true),
+    concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 1000, 'concurrencyProbeInterval (ms)', true),
     logger: o.logger,
+    mail: checkMailerOptions({ defaults: o.defaults, dkim: o.dkim, attachDataUrls: o.attachDataUrls }),
   };
 }
 

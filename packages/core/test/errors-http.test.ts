@@ -182,6 +182,16 @@ describe('every SluiceError has a kind, and httpErrorFor maps it (real servers)'
     }
   });
 
+  it('names the refused recipients, each with its reply', async () => {
+    const s = await server({ faults: [{ command: 'RCPT', reply: '550 5.1.1 No such user' }] });
+    const answer = httpErrorFor(await caught(() => pool(s, { retry: false }).send(message(0, { to: ['gone@example.com', 'left@example.com'] }))));
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.rejected).toEqual([
+      { address: 'gone@example.com', code: 550, enhancedCode: '5.1.1', response: '550 5.1.1 No such user' },
+      { address: 'left@example.com', code: 550, enhancedCode: '5.1.1', response: '550 5.1.1 No such user' },
+    ]);
+  });
+
   it('keeps a long multi-line server reply to one bounded line', async () => {
     const text = `Rejected ${'x'.repeat(900)}`;
     const s = await server({ faults: [{ command: 'RCPT', reply: `550 5.7.1 ${text}` }] });

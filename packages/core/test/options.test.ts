@@ -71,6 +71,20 @@ const BAD: Record<(typeof OPTION_NAMES)[number], Array<[value: unknown, message:
     ['console', /logger must be an object with optional "debug", "info", "warn", "error" methods/],
     [{ info: 'yes' }, /logger.info must be a function/],
   ],
+  service: [
+    ['No Such Mail Provider', /Unknown service "No Such Mail Provider": service must be a name, alias or domain in nodemailer's list/],
+    [42, /Unknown service 42/],
+  ],
+  url: [
+    ['http://smtp.example.com', /url must be an smtp:\/\/ or smtps:\/\/ URL/],
+    [7, /url must be an smtp:\/\/ or smtps:\/\/ URL/],
+  ],
+  defaults: [['from me', /defaults must be an object of message options/]],
+  dkim: [
+    [{ domainName: 'example.com' }, /dkim must be nodemailer DKIM options: \{ domainName, keySelector, privateKey \}/],
+    ['key.pem', /dkim must be nodemailer DKIM options/],
+  ],
+  attachDataUrls: [['yes', /attachDataUrls must be true or false/]],
 };
 
 const cases = Object.entries(BAD).flatMap(([option, values]) => values.map(([value, message]) => ({ option, value, message })));

@@ -1,7 +1,7 @@
 import {
+  type HttpErrorAnswer,
   type MailOptions,
   type Message,
-  type Outcome,
   type Pool,
   type PoolOptions,
   type PoolStats,
@@ -12,6 +12,7 @@ import {
   SluiceError,
   type VerifyResult,
   createPool,
+  httpErrorFor,
   isSluiceError,
 } from '@sluice/core';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -70,7 +71,7 @@ export interface SendRouteOptions {
   from?: string;
   /** Most recipients (to + cc + bcc) per request. Default 50. */
   maxRecipients?: number;
-  /** Seconds in the Retry-After header of a 503. Default 30. */
+  /** Seconds in the Retry-After header of a 503 (core's `httpErrorFor` says 30, or 1 for a full queue). */
   retryAfter?: number;
   /** Body size limit when the route parses JSON itself (no `express.json()` mounted before it). Default '1mb'. */
   limit?: string | number;
@@ -85,47 +86,11 @@ export interface HealthRouteOptions {
   timeoutMs?: number;
 }
 
-export interface HttpError {
-  status: number;
-  headers: Record<string, string>;
-  body: {
-    error: string;
-    outcome: Outcome | undefined;
-    message: string;
-    command?: string;
-    responseCode?: number;
-    enhancedCode?: string;
-    response?: string;
-    rejected?: SluiceError['rejected'];
-  };
-}
-
 const FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html']);
-/** Replies to these commands are about the message itself: safe and useful to show the client. */
-const TRANSACTION = new Set(['MAIL', 'RCPT', 'DATA', 'DOT', 'BDAT']);
-/** Failures of the service's own setup: retrying soon will not help, and their details stay in the logs. */
-const MISCONFIGURED = new Set(['EAUTH', 'ETLS', 'EOPTIONS', 'EPROTOCOL']);
 
-/**
- * Maps a SluiceError to an HTTP answer: invalid input 400, refused by the server 422, outcome unknown 504,
- * the service's own setup refused (credentials, TLS) 502, anything transient 503 with Retry-After.
- * Server replies are shown only for transaction commands (MAIL, RCPT, DATA): never AUTH, never hosts.
- */
-export function httpError(err: SluiceError, retryAfter = 30): HttpError {
-  const { code, outcome } = err;
-  const reply = err.command && TRANSACTION.has(err.command) && err.responseCode !== undefined;
-  const details = reply ? { command: err.command, responseCode: err.responseCode, enhancedCode: err.enhancedCode, response: err.response } : {};
-  const rejected = err.rejected?.length ? { rejected: err.rejected } : {};
-  const answer = (status: number, message: string, headers: Record<string, string> = {}): HttpError => ({
-    status,
-    headers,
-    body: { error: code, outcome, message, ...details, ...rejected },
-  });
-  if (outcome === 'unknown') return answer(504, 'The connection was lost after the message was sent: it may have been delivered. Do not resend blindly.');
-  if ((code === 'EENVELOPE' || code === 'EMESSAGE') && err.responseCode === undefined) return answer(400, err.message);
-  if (outcome === 'rejected') return answer(422, reply ? err.message : 'The mail server cannot take this message');
-  if (MISCONFIGURED.has(code) || (err.permanent && !reply)) return answer(502, 'The mail service is misconfigured or refused');
-  return answer(503, 'Mail is temporarily unavailable: try again later', { 'Retry-After': String(retryAfter) });
+/** A request body the route refuses: 400, in the shape of core's `httpErrorFor` answers. */
+function invalid(status: number, message: string): HttpErrorAnswer {
+  return { status, headers: {}, body: { error: { code: 'EINVALID', kind: 'input', message, outcome: 'rejected' } } };
 }
 
 /** `const mailer = sluice(poolOptions)` or `sluice({ pool })`; then `app.use(mailer)`. */
@@ -154,11 +119,12 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
 
   middleware.close = () => (given ? Promise.resolve() : pool.close());
 
-  middleware.sendRoute = ({ from, maxRecipients = 50, retryAfter = 30, limit = '1mb', transform } = {}) => {
+  middleware.sendRoute = ({ from, maxRecipients = 50, retryAfter, limit = '1mb', transform } = {}) => {
     const parse = express.json({ limit });
+    const reply = (res: Response, answer: HttpErrorAnswer) => res.status(answer.status).set(answer.headers).json(answer.body);
     const handle = async (req: Request, res: Response) => {
       const input = validate(req.body, from, maxRecipients);
-      if (typeof input === 'string') return void res.status(400).json({ error: 'EINVALID', outcome: 'rejected', message: input });
+      if (typeof input === 'string') return void reply(res, invalid(400, input));
       const mail = transform ? await transform(input, req) : input;
       // A client that hangs up before its message reached the wire will retry: do not send it twice.
       const abort = new AbortController();
@@ -169,18 +135,18 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
         res.status(202).json({ outcome: 'delivered', messageId, accepted: accepted.map((r: RecipientResult) => r.address), rejected, pending, response });
       } catch (err) {
         if (!isSluiceError(err)) throw err;
-        const answer = httpError(err, retryAfter);
-        res.status(answer.status).set(answer.headers).json(answer.body);
+        // One table for every front-end: core's httpErrorFor (input 400, refused 422, transient 503,
+        // unknown 502, config 500 with a generic message).
+        const answer = httpErrorFor(err);
+        if (retryAfter !== undefined && answer.headers['retry-after']) answer.headers['retry-after'] = String(retryAfter);
+        reply(res, answer);
       }
     };
     return (req, res, next) => {
       if (req.body !== undefined) return void handle(req, res).catch(next);
       parse(req, res, (err?: { status?: number }) => {
         const status = err ? (err.status === 413 ? 413 : 400) : 0;
-        if (status)
-          return void res
-            .status(status)
-            .json({ error: 'EINVALID', outcome: 'rejected', message: status === 413 ? 'The body is too large' : 'The body is not valid JSON' });
+        if (status) return void reply(res, invalid(status, status === 413 ? 'The body is too large' : 'The body is not valid JSON'));
         handle(req, res).catch(next);
       });
     };
@@ -188,26 +154,17 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
 
   middleware.healthRoute = ({ cacheMs = 10_000, timeoutMs = 5_000 } = {}) => {
     let last: { at: number; status: number; body: Record<string, unknown> } | null = null;
-    let running: Promise<void> | null = null;
     // Probes that arrive while a check runs share it instead of opening more connections. A check that
-    // outlives its timeout is answered 'down' at once, and its connection is cut a second later.
-    let verifying: Promise<VerifyResult> | null = null;
+    // outlives its timeout is answered 'down', its connection cut by verify() itself (ETIMEDOUT).
+    let running: Promise<void> | null = null;
     const check = async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error('verify() timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
-      });
       try {
-        verifying ??= pool.verify({ signal: AbortSignal.timeout(timeoutMs + 1000) }).finally(() => {
-          verifying = null;
-        });
-        const v = await Promise.race([verifying, timeout]);
+        const v = await pool.verify({ timeout: timeoutMs });
         last = { at: Date.now(), status: 200, body: { status: 'up', encrypted: v.encrypted, authenticated: v.authenticated } };
       } catch (err) {
         const code = (err as { code?: unknown })?.code;
         last = { at: Date.now(), status: 503, body: { status: 'down', error: typeof code === 'string' ? code : 'ERROR' } };
       } finally {
-        clearTimeout(timer);
         running = null;
       }
     };

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -58,10 +59,30 @@ describe('healthRoute()', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('does not open another connection while a timed-out verify() is still waiting', async () => {
-    const s = await server({ faults: [{ command: 'CONNECT', action: 'stall' }] });
-    const a = app(mailer(s), { timeoutMs: 50, cacheMs: 0 });
-    for (let i = 0; i < 3; i++) await request(a).get('/health').expect(503);
-    expect(s.connections).toHaveLength(1);
+  it("cuts a timed-out check's connection, so a server that never greets never holds more than one", async () => {
+    // A real peer that accepts and stays silent (and, unlike a paused socket, sees the client hang up).
+    let open = 0;
+    let peak = 0;
+    let accepted = 0;
+    const silent = net.createServer((socket) => {
+      accepted++;
+      peak = Math.max(peak, ++open);
+      socket.on('close', () => open--);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const a = app(mailer({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port }), { timeoutMs: 50, cacheMs: 0 });
+      for (let i = 0; i < 3; i++) {
+        const res = await request(a).get('/health').expect(503);
+        expect(res.body.error).toBe('ETIMEDOUT');
+        for (let waited = 0; open > 0 && waited < 5000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(open).toBe(0);
+      }
+      expect(accepted).toBe(3);
+      expect(peak).toBe(1);
+    } finally {
+      silent.close();
+    }
   });
 });

@@ -1,9 +1,8 @@
-import { ErrorCodes, SluiceError } from '@sluice/core';
 import express from 'express';
 import { simpleParser } from 'mailparser';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { httpError, type SendRouteOptions, type SluiceMiddleware } from '../src/index.js';
+import type { SendRouteOptions, SluiceMiddleware } from '../src/index.js';
 import { contentFault, mailer, server, unreachable } from './helpers.js';
 
 function app(m: SluiceMiddleware, options?: SendRouteOptions, json = false) {
@@ -72,7 +71,7 @@ describe('sendRoute(): delivered', () => {
     expect(received.from).toBe('noreply@example.com');
     expect((await simpleParser(received.raw!)).text?.trim()).toBe('body\n-- sent by sluice');
     const res = await request(a).post('/mail').send({ from: 'ceo@example.com', to: 'x@example.com', text: 'body' }).expect(400);
-    expect(res.body).toMatchObject({ error: 'EINVALID', message: '"from" is set by the server' });
+    expect(res.body.error).toMatchObject({ code: 'EINVALID', message: '"from" is set by the server' });
   });
 
   it("passes transform()'s errors to next(): the app's error handling decides", async () => {
@@ -107,8 +106,8 @@ describe('sendRoute(): invalid input is 400 and never reaches the server', () =>
         .post('/mail')
         .send(body as object)
         .expect(400);
-      expect(res.body).toMatchObject({ error: 'EINVALID', outcome: 'rejected' });
-      expect(res.body.message).toContain(message);
+      expect(res.body.error).toMatchObject({ code: 'EINVALID', kind: 'input', outcome: 'rejected' });
+      expect(res.body.error.message).toContain(message);
       expect(s.connections).toHaveLength(0);
     });
   }
@@ -117,14 +116,14 @@ describe('sendRoute(): invalid input is 400 and never reaches the server', () =>
     const s = await server();
     const a = app(mailer(s));
     const text = await request(a).post('/mail').set('Content-Type', 'text/plain').send('hello').expect(400);
-    expect(text.body.error).toBe('EINVALID');
+    expect(text.body.error.code).toBe('EINVALID');
     const broken = await request(a).post('/mail').set('Content-Type', 'application/json').send('{"to":').expect(400);
-    expect(broken.body).toMatchObject({ error: 'EINVALID', message: 'The body is not valid JSON' });
+    expect(broken.body.error).toMatchObject({ code: 'EINVALID', message: 'The body is not valid JSON' });
     const big = await request(app(mailer(s), { limit: 100 }))
       .post('/mail')
       .send({ ...mail, text: 'x'.repeat(200) })
       .expect(413);
-    expect(big.body).toMatchObject({ error: 'EINVALID', message: 'The body is too large' });
+    expect(big.body.error).toMatchObject({ code: 'EINVALID', message: 'The body is too large' });
   });
 
   it('refuses an address sluice cannot send to (checked before the wire)', async () => {
@@ -133,7 +132,7 @@ describe('sendRoute(): invalid input is 400 and never reaches the server', () =>
       .post('/mail')
       .send({ ...mail, from: 'bad address@' })
       .expect(400);
-    expect(res.body).toMatchObject({ error: 'EENVELOPE', outcome: 'rejected' });
+    expect(res.body.error).toMatchObject({ code: 'EENVELOPE', kind: 'input', outcome: 'rejected' });
     expect(s.inbox.messages).toHaveLength(0);
   });
 });
@@ -145,8 +144,9 @@ describe('sendRoute(): SMTP failures', () => {
       .post('/mail')
       .send(mail)
       .expect(422);
-    expect(res.body).toMatchObject({
-      error: 'EENVELOPE',
+    expect(res.body.error).toMatchObject({
+      code: 'EENVELOPE',
+      kind: 'refused',
       outcome: 'rejected',
       command: 'RCPT',
       responseCode: 550,
@@ -162,7 +162,8 @@ describe('sendRoute(): SMTP failures', () => {
       .post('/mail')
       .send(mail)
       .expect(422);
-    expect(res.body).toMatchObject({ error: 'EMESSAGE', outcome: 'rejected', responseCode: 554, enhancedCode: '5.7.1', response: '554 5.7.1 Looks like spam' });
+    expect(res.body.error).toMatchObject({ code: 'EMESSAGE', kind: 'refused', outcome: 'rejected', responseCode: 554, enhancedCode: '5.7.1' });
+    expect(res.body.error.message).toMatch(/554 5\.7\.1 Looks like spam$/);
   });
 
   it('maps a transient refusal (451 to MAIL, no retries) to 503 with Retry-After', async () => {
@@ -172,7 +173,7 @@ describe('sendRoute(): SMTP failures', () => {
       .send(mail)
       .expect(503);
     expect(res.headers['retry-after']).toBe('7');
-    expect(res.body).toMatchObject({ error: 'EENVELOPE', outcome: 'failed', command: 'MAIL', responseCode: 451, enhancedCode: '4.3.0' });
+    expect(res.body.error).toMatchObject({ code: 'EENVELOPE', kind: 'transient', outcome: 'failed', command: 'MAIL', responseCode: 451, enhancedCode: '4.3.0' });
   });
 
   it('maps a server it cannot reach to 503 with Retry-After, without naming the host', async () => {
@@ -182,42 +183,29 @@ describe('sendRoute(): SMTP failures', () => {
       .send(mail)
       .expect(503);
     expect(res.headers['retry-after']).toBe('30');
-    expect(res.body).toMatchObject({ error: 'ECONNECTION', outcome: 'failed' });
+    expect(res.body.error).toMatchObject({ code: 'ECONNECTION', kind: 'transient', outcome: 'failed' });
     expect(JSON.stringify(res.body)).not.toContain(String(target.port));
   });
 
-  it('maps a lost connection after the content (outcome unknown) to 504, never to a retryable answer', async () => {
+  it('maps a lost connection after the content (outcome unknown) to 502, never to a retryable answer', async () => {
     const s = await server({ faults: contentFault({ action: 'drop', deliver: true }) });
     const res = await request(app(mailer(s)))
       .post('/mail')
       .send(mail)
-      .expect(504);
-    expect(res.body).toMatchObject({ error: 'EUNKNOWN', outcome: 'unknown' });
+      .expect(502);
+    expect(res.body.error).toMatchObject({ code: 'EUNKNOWN', kind: 'unknown', outcome: 'unknown' });
     expect(res.headers['retry-after']).toBeUndefined();
     expect(s.inbox.messages).toHaveLength(1);
   });
 
-  it('maps refused credentials to 502 and leaks neither them nor the reply', async () => {
+  it('maps refused credentials to 500 (the service is misconfigured) and leaks neither them nor the reply', async () => {
     const s = await server({ users: { alice: 'right-password' } });
     const m = mailer(s, { auth: { user: 'alice', pass: 'wrong-password' }, allowInsecureAuth: true });
-    const res = await request(app(m)).post('/mail').send(mail).expect(502);
-    expect(res.body).toMatchObject({ error: 'EAUTH', outcome: 'failed' });
-    expect(res.body.responseCode).toBeUndefined();
+    const res = await request(app(m)).post('/mail').send(mail).expect(500);
+    expect(res.body.error).toMatchObject({ code: 'EAUTH', kind: 'config', outcome: 'failed', message: 'The mail service is misconfigured' });
+    expect(res.body.error.responseCode).toBeUndefined();
     const text = JSON.stringify(res.body);
     for (const secret of ['alice', 'password', '535', String(s.port)]) expect(text).not.toContain(secret);
-  });
-});
-
-describe('httpError()', () => {
-  it('maps pool-side failures', () => {
-    const closed = new SluiceError(ErrorCodes.ECLOSED, 'The pool is closed', { outcome: 'failed' });
-    expect(httpError(closed)).toMatchObject({ status: 503, headers: { 'Retry-After': '30' } });
-    const full = new SluiceError(ErrorCodes.EQUEUEFULL, 'full', { outcome: 'failed' });
-    expect(httpError(full, 5)).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } });
-    const tls = new SluiceError(ErrorCodes.ETLS, 'certificate for smtp.internal refused', { outcome: 'failed', command: 'TLS' });
-    expect(httpError(tls)).toMatchObject({ status: 502, body: { error: 'ETLS', message: 'The mail service is misconfigured or refused' } });
-    const capability = new SluiceError(ErrorCodes.ECAPABILITY, 'needs SMTPUTF8', { outcome: 'rejected' });
-    expect(httpError(capability).status).toBe(422);
   });
 });
 

@@ -14,7 +14,12 @@ import {
   SmtpReplyError,
 } from '@sluice/core';
 import type { MailMessage, NodemailerError, SentMessageInfo, SMTPEnvelopeDsn, Transport } from 'nodemailer';
+import DKIM from 'nodemailer/lib/dkim';
 import pkg from '../package.json' with { type: 'json' };
+import { fromNodemailer, isNodemailerOptions, type NodemailerSmtpOptions } from './options.js';
+
+export type { NodemailerSmtpOptions } from './options.js';
+export type { NodemailerOAuth2 } from './oauth2.js';
 
 export interface SluiceTransportExtras {
   /**
@@ -25,8 +30,12 @@ export interface SluiceTransportExtras {
   maxBufferSize?: number;
 }
 
-/** `PoolOptions` (the transport creates and owns a pool) or `{ pool }` (an existing pool, never closed here). */
-export type SluiceTransportOptions = (PoolOptions | { pool: Pool }) & SluiceTransportExtras;
+/**
+ * `PoolOptions` (the transport creates and owns a pool), nodemailer's own SMTP options or a connection
+ * URL (translated: `service`, `url`, `maxMessages`, `rateDelta`, OAuth2, `dkim`, …), or `{ pool }` (an
+ * existing pool, never closed here).
+ */
+export type SluiceTransportOptions = (PoolOptions | NodemailerSmtpOptions | { pool: Pool }) & SluiceTransportExtras;
 
 /** The info nodemailer's `sendMail` resolves with, shaped like its SMTP pool's. */
 export interface SluiceSentMessageInfo extends SentMessageInfo {
@@ -58,6 +67,8 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
   private readonly maxBufferSize: number;
   /** The rendered streams of messages not settled yet: `close({ force: true })` destroys them. */
   private readonly streams = new Set<Readable>();
+  /** Transport-wide DKIM signing (nodemailer's `dkim` transport option); a message's own `dkim` wins. */
+  private readonly dkim: DKIM | null;
   /** Messages whose callback has not run yet. */
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
@@ -70,21 +81,26 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
     if (s.connections === 0 && s.queued === 0 && s.inFlight === 0) this.emit('clear');
   };
 
-  constructor(options: SluiceTransportOptions) {
+  constructor(options: SluiceTransportOptions | string) {
     super();
-    const { maxBufferSize = DEFAULT_MAX_BUFFER, ...rest } = options ?? ({} as SluiceTransportOptions);
+    const given = typeof options === 'string' ? { url: options } : (options ?? {});
+    const { maxBufferSize = DEFAULT_MAX_BUFFER, ...rest } = given as SluiceTransportExtras & Record<string, unknown>;
     if (!(typeof maxBufferSize === 'number' && maxBufferSize >= 0)) {
       throw new SluiceError(ErrorCodes.EOPTIONS, 'maxBufferSize must be a non-negative number', { permanent: true });
     }
     this.maxBufferSize = maxBufferSize;
-    if ('pool' in rest && rest.pool !== undefined) {
+    if (typeof rest.pool === 'object' && rest.pool !== null) {
       if (Object.keys(rest).length > 1) {
         throw new SluiceError(ErrorCodes.EOPTIONS, 'Pass either pool options or { pool }, not both', { permanent: true });
       }
-      this.pool = rest.pool;
+      this.pool = rest.pool as Pool;
       this.ownsPool = false;
+      this.dkim = null;
     } else {
-      this.pool = createPool(rest as PoolOptions);
+      const translated = isNodemailerOptions(rest) ? fromNodemailer(rest as NodemailerSmtpOptions) : { pool: rest as PoolOptions, dkim: undefined };
+      // Before the pool: a bad key is refused before any connection could open.
+      this.dkim = translated.dkim ? new DKIM(translated.dkim) : null;
+      this.pool = createPool(translated.pool);
       this.ownsPool = true;
     }
     this.pool.on('drain', this.onPoolIdle);
@@ -110,6 +126,8 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
       messageId = mail.message.messageId();
       dsn = toDsn(mail.data.dsn, env.to);
       stream = mail.message.createReadStream();
+      // nodemailer signs a message that has its own `dkim` itself (a stream plugin of its Mail).
+      if (this.dkim && !mail.data.dkim) stream = this.dkim.sign(stream);
     } catch (err) {
       return done(asError(err));
     }
@@ -175,7 +193,7 @@ export class SluiceTransport extends EventEmitter implements Transport<SluiceSen
 }
 
 /** `nodemailer.createTransport(sluiceTransport({ host, port, auth }))` or `sluiceTransport({ pool })`. */
-export function sluiceTransport(options: SluiceTransportOptions): SluiceTransport {
+export function sluiceTransport(options: SluiceTransportOptions | string): SluiceTransport {
   return new SluiceTransport(options);
 }
 

@@ -183,10 +183,12 @@ async function startPostfix(upstreamPort: number): Promise<Smarthost | string> {
 
 // ------------------------------------------------------------------ senders and measurement
 
-/** SIZE bytes of text in lines of at most 78 characters (RFC 5322 §2.1.1; a line over 998 octets is refused). */
 function body(i: number): string {
-  const flat = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil(SIZE / 57)).slice(0, SIZE);
-  const text = (flat.match(/.{1,76}/g) ?? []).join('\r\n');
+  // Lines of 78 characters (RFC 5322 §2.1.1): a single long line would be refused (over 998 octets).
+  const text = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '
+    .repeat(Math.ceil(SIZE / 57))
+    .slice(0, SIZE)
+    .replace(/(.{78})/g, '$1\r\n');
   return `From: app@example.com\r\nTo: r${i}@example.com\r\nSubject: bench ${i}\r\nMessage-ID: <bench-${i}@example.com>\r\n\r\n${text}\r\n`;
 }
 

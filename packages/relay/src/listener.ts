@@ -6,14 +6,17 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { RelayConfigError } from './config.js';
 import { GuardedSmtpServer } from './guarded-server.js';
 import type { RelayLogger } from './log.js';
+import { LineTooLongError, limitLines } from './line-limit.js';
 import { isLoopbackAddress } from './loopback.js';
 import type { Metrics } from './metrics.js';
 import type { Settings } from './options.js';
 import { newId, SizeExceededError, type Spool, type SpoolDsn, type SpoolHeader } from './spool.js';
+import { isTrusted } from './trusted.js';
 
 export interface ListenerDeps {
   spool: Spool;
@@ -86,7 +89,9 @@ function spoolHeaderOf(session: SMTPServerSession): SpoolHeader {
 export async function startListener(s: Settings, d: ListenerDeps): Promise<Listener> {
   const { spool, metrics, log } = d;
   const users = s.users;
-  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isLoopbackAddress(session.remoteAddress);
+  // Trusted networks (default loopback) relay without AUTH; beyond loopback a client needs TLS all the same.
+  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isTrusted(session.remoteAddress, s.trusted);
+  const needsTls = (session: SMTPServerSession) => !isLoopbackAddress(session.remoteAddress);
   const lowOnSpace = spaceChecker(s, log);
   const spooling = new Set<string>();
   const shuttingDown = () => smtpError(421, 'Service shutting down, try again later');
@@ -120,8 +125,9 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
     },
     onMailFrom(address, session, callback) {
       if (!d.accepting()) return callback(shuttingDown());
+      // AUTH is offered over TLS only, so a client that must AUTH is first told to STARTTLS.
+      if (!session.secure && (needsTls(session) || (s.tls && needsAuth(session)))) return callback(smtpError(530, 'Must issue a STARTTLS command first'));
       if (needsAuth(session)) {
-        if (!session.secure) return callback(smtpError(530, 'Must issue a STARTTLS command first'));
         if (!session.user) {
           metrics.inc('refused_unauthenticated');
           log.warn('relay attempt without AUTH refused', { client: session.remoteAddress, from: address.address });
@@ -140,7 +146,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
       const header = spoolHeaderOf(session);
       const { id, from } = header;
       spooling.add(session.id);
-      spool.accept(header, stream, s.maxSize).then(
+      spool.accept(header, Readable.from(limitLines(stream)), s.maxSize).then(
         (size) => {
           spooling.delete(session.id);
           // Durable now: acknowledge even while stopping (the next start delivers it).
@@ -156,6 +162,12 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
             metrics.inc('refused_size');
             log.warn('message too large refused', { from, client: session.remoteAddress, limit: s.maxSize });
             return callback(smtpError(552, `Message exceeds fixed maximum message size of ${s.maxSize} bytes`));
+          }
+          // After the size check: a message both too large and with a long line gets the size's 552.
+          if (err instanceof LineTooLongError) {
+            metrics.inc('refused_line_length');
+            log.warn('message with a line over 998 octets refused', { from, client: session.remoteAddress, line: err.line });
+            return callback(smtpError(554, `5.6.0 Line ${err.line} is longer than 998 octets (RFC 5321 §4.5.3.1.6): nothing was queued`));
           }
           log.error('could not spool a message; the client was told to retry', { from, error: (err as Error).message });
           callback(smtpError(451, 'Local error in processing: could not write to the spool, try again later'));

@@ -298,12 +298,13 @@ export class Spool {
     await this.syncs[to].sync();
   }
 
-  /** The message's file, or for a message in a segment that segment's file. */
+  /** The message's file; for a message in a segment, that segment's file with `size` the message's bytes. */
   async exists(area: SpoolArea, id: string): Promise<Stats | null> {
     const file = await stat(this.msgPath(area, id)).catch(() => null);
     if (file) return file;
     const entry = await this.segmentEntry(area, id);
-    return entry ? stat(this.log.file(entry.segment.seq, 'log')).catch(() => null) : null;
+    const segment = entry ? await stat(this.log.file(entry.segment.seq, 'log')).catch(() => null) : null;
+    return segment && entry ? Object.assign(segment, { size: entry.length }) : null;
   }
 
   /** What `status` shows of held messages (unknown outcomes waiting for the operator). */

@@ -9,8 +9,6 @@ import { type RelayProcess, relayArgs, spawnRelay } from './cli-helpers.js';
 import { tmpDir, upstream, waitUntil } from './helpers.js';
 
 const KEY = /^X-Key: (\S+)$/m;
-/** About 2000 octets in lines of 78 (a line over 998 octets is refused: RFC 5321 §4.5.3.1.6). */
-const BODY = `${'x'.repeat(76)}\r\n`.repeat(26);
 
 describe('crash and restart (SIGKILL)', () => {
   it('delivers every acknowledged message after kills during accepting and during forwarding; duplicates only for messages in flight upstream', async () => {
@@ -34,7 +32,7 @@ describe('crash and restart (SIGKILL)', () => {
       try {
         await transport.sendMail({
           envelope: { from: 'app@example.com', to: [`r${seq}@example.com`] },
-          raw: `From: app@example.com\r\nTo: r${seq}@example.com\r\nSubject: crash ${seq}\r\nX-Key: ${key}\r\n\r\n${BODY}`,
+          raw: `From: app@example.com\r\nTo: r${seq}@example.com\r\nSubject: crash ${seq}\r\nX-Key: ${key}\r\n\r\n${`${'x'.repeat(78)}\r\n`.repeat(25)}`,
         });
         acked.add(key);
       } catch {

@@ -1,4 +1,4 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,30 @@ describe('bad input', () => {
     expect(await c.cmd('RCPT TO:<>')).toMatch(/^5\d\d/);
     expect(await c.cmd('DATA')).toMatch(/^503/);
     expect(await c.cmd('QUIT')).toMatch(/^221/);
+  });
+});
+
+describe('lines over 998 octets (RFC 5321 §4.5.3.1.6)', () => {
+  it('refuses the message at DATA time with 554 5.6.0, queues nothing, and the session goes on', async () => {
+    const server = await upstream();
+    const { relay, spoolDir } = await relayTo(server);
+    const c = await rawSmtp(relay.port);
+    await c.cmd('EHLO app.example.com');
+    expect(await c.cmd('MAIL FROM:<a@example.com>')).toMatch(/^250/);
+    expect(await c.cmd('RCPT TO:<b@example.com>')).toMatch(/^250/);
+    expect(await c.cmd('DATA')).toMatch(/^354/);
+    const reply = await c.cmd(`Subject: long\r\n\r\nshort\r\n${'x'.repeat(999)}\r\n.`);
+    expect(reply).toMatch(/^554 5\.6\.0 Line 4 is longer than 998 octets/);
+    expect(await c.cmd('MAIL FROM:<a@example.com>')).toMatch(/^250/);
+    expect(await c.cmd('RCPT TO:<b@example.com>')).toMatch(/^250/);
+    expect(await c.cmd('DATA')).toMatch(/^354/);
+    expect(await c.cmd(`Subject: edge\r\n\r\n${'y'.repeat(998)}\r\n.`)).toMatch(/^250/);
+    const [delivered] = await server.inbox.waitFor(1);
+    expect(delivered!.raw!.toString('latin1').split('\r\n')).toContain('y'.repeat(998));
+    await relay.idle(5000);
+    expect(server.inbox.messages).toHaveLength(1);
+    expect(relay.metrics()).toMatch(/^sluice_relay_messages_refused_line_length_total 1$/m);
+    expect(await readdir(path.join(spoolDir, 'tmp'))).toEqual([]);
   });
 });
 

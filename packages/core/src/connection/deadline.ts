@@ -33,6 +33,12 @@ export class Deadline {
     this.deadline = 0;
   }
 
+  /** Whether a pending timer keeps the process alive (not while its connection is idle). */
+  ref(hold: boolean): void {
+    if (hold) this.timer?.ref();
+    else this.timer?.unref();
+  }
+
   /** For good (the connection closed). */
   clear(): void {
     this.deadline = 0;

@@ -34,6 +34,8 @@ export class Job implements PreparedMessage {
   lastReply: { code: number; enhanced: string | null; text: string } | null = null;
   connectionId = 0;
   onAbort: (() => void) | null = null;
+  /** A retry waiting for its delay: the timer keeps the process alive (pool.ts requeue), and ends with the job. */
+  delayTimer: NodeJS.Timeout | null = null;
   state: 'queued' | 'delayed' | 'active' | 'done' = 'queued';
 
   constructor(
@@ -98,6 +100,9 @@ export class Job implements PreparedMessage {
   release(): void {
     if (this.signal && this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
     this.onAbort = null;
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    this.content.dispose(); // a spooled stream's temporary file
     this.content = NO_CONTENT;
   }
 }

@@ -6,9 +6,9 @@
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
-import { type MailOptions, compose } from '../compose.js';
+import { type Compose, type MailOptions, createComposer } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
-import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -37,18 +37,29 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
  */
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
+  /** What a connection learnt about the server, for every later one (read when a connection opens). */
+  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
   private readonly idleArmed = new WeakSet<Connection<Job>>();
+  /** Connections in setup: close() cuts them when nothing is left for them to do. */
+  private readonly opening = new Set<Connection<Job>>();
   private connecting = 0;
   private inFlightCount = 0;
   /** sendMail() calls still composing their message. */
   private composing = 0;
   private readonly limit: ConcurrencyLimit;
   private readonly bucket: TokenBucket | null;
+  private readonly compose: Compose;
   private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeTimerAt = 0;
+  /** Failed rounds of connection attempts since the last connection was set up. */
   private connectFailures = 0;
+  /** Of those, the rounds that failed with no connection open: the connect budget (see handleConnectError). */
+  private deadRounds = 0;
+  /** Identifies the current round: attempts started before the last counted failure belong to an older one. */
+  private connectRound = 0;
   private connectBackoffUntil = 0;
   private needDrain = false;
   private closing = false;
@@ -64,6 +75,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.options = resolveOptions(options);
     this.limit = new ConcurrencyLimit(this.options.maxConnections, this.options.concurrencyProbeInterval);
     this.bucket = this.options.rateLimit ? new TokenBucket(this.options.rateLimit) : null;
+    this.compose = createComposer(this.options.mail);
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -125,10 +137,15 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       if (signal) {
         job.onAbort = () => {
           if (job.state !== 'queued' && job.state !== 'delayed') return;
+          const wasQueued = job.state === 'queued';
           job.state = 'done';
           this.delayed.delete(job);
+          // Out of the queue at once (a linear search: aborts are rare), so that stats and the
+          // scheduler never count a withdrawn message nor open a connection for it.
+          if (wasQueued) this.withdraw(job);
           this.counters.failed++;
           reject(abortError(signal));
+          job.release();
           this.afterDequeue();
         };
         signal.addEventListener('abort', job.onAbort, { once: true });
@@ -139,9 +156,21 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     });
   }
 
-  /** Composes a message with nodemailer's MailComposer (MIME is not written by hand) and sends it. */
+  private withdraw(job: Job): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      if (this.queue.peekAt(i) === job) {
+        this.queue.removeOne(i);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Composes a message through nodemailer (MIME is not written by hand), with the pool's `defaults`,
+   * `dkim` and `attachDataUrls` and the mail's own `dkim`, and sends it.
+   */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    return this.accept(() => compose(mail), options);
+    return this.accept(() => this.compose(mail), options);
   }
 
   /**
@@ -169,7 +198,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       connecting: this.connecting,
       idle,
       busy,
-      maxConnections: this.limit.limit,
+      maxConnections: this.limit.value,
       queued: this.queue.length + this.delayed.size + this.composing,
       inFlight: this.inFlightCount,
       ...this.counters,
@@ -226,6 +255,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       this.on('close', check);
       check();
     });
+    this.cutOpening(reason);
     for (const c of this.connections) c.destroy(reason);
     await closed;
     this.closePromise ??= Promise.resolve();
@@ -256,14 +286,22 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     // Idle connections pull first.
     for (const c of this.connections) {
       if (this.queue.length === 0) break;
-      if (c.isIdle && c.canAccept) c.resume();
+      if (c.isIdle && c.canAccept) {
+        c.ref(true);
+        c.resume();
+      }
     }
     // Then open connections for what the open ones cannot take soon.
     const now = Date.now();
     if (now < this.connectBackoffUntil) return this.wakeAt(this.connectBackoffUntil - now);
-    const limit = this.limit.limit;
-    while (this.queue.length > this.soonCapacity() && this.connections.size + this.connecting < limit) {
+    // The limit is read (and may grow by a probe) only when more connections are wanted.
+    while (this.queue.length > this.soonCapacity() && this.connections.size + this.connecting < this.limit.limit) {
       this.openConnection();
+    }
+    // Still wanting more under a lowered limit: come back when the next probe is due.
+    if (this.queue.length > this.soonCapacity()) {
+      const probe = this.limit.nextProbeIn();
+      if (probe < Number.POSITIVE_INFINITY) this.wakeAt(probe);
     }
   }
 
@@ -277,11 +315,17 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private openConnection(): void {
     this.connecting++;
     const conn = new Connection<Job>(this.options.connection, this);
+    const round = this.connectRound;
+    this.opening.add(conn);
     conn.open().then(
       (capabilities) => {
         this.connecting--;
+        this.opening.delete(conn);
         this.connectFailures = 0;
+        this.deadRounds = 0;
         this.connections.add(conn);
+        // A connection set up is evidence of capacity (see ConcurrencyLimit.connected).
+        this.limit.connected(this.connections.size);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
         if (this.destroyed) return conn.destroy();
         conn.resume();
@@ -289,51 +333,71 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       },
       (error: SluiceError) => {
         this.connecting--;
-        this.onConnectError(error);
+        // Not in `opening` any more: the pool cut it (nothing was left for it). Not a failure; what
+        // was queued since counted on it, so schedule again.
+        if (!this.opening.delete(conn)) {
+          this.schedule();
+          return this.maybeIdle();
+        }
+        this.onConnectError(error, round);
       },
     );
   }
 
-  private onConnectError(error: SluiceError): void {
+  private onConnectError(error: SluiceError, round: number): void {
     this.emit('connect-error', error);
     if (this.destroyed) return;
-    this.handleConnectError(error);
+    this.handleConnectError(error, round);
     // A close() waiting for this attempt to end is woken here: a failed attempt emits no 'close'.
     this.maybeIdle();
   }
 
-  private handleConnectError(error: SluiceError): void {
-    if (ConcurrencyLimit.isTooMany(error.responseCode) && this.connections.size > 0) {
-      // "Too many connections": work with what is open, probe up later. Nothing failed.
-      this.limit.refused(this.connections.size);
-      return this.schedule();
+  /**
+   * A connection attempt failed. Connect failures are never charged to a message: they are charged to
+   * the pool's connect budget, one per ROUND of attempts (the attempts started since the last counted
+   * failure; parallel attempts to a dead server are one piece of evidence, not twenty). When no
+   * connection is open and `retry.retries + 1` rounds in a row failed, every waiting message fails with
+   * the last error: the bound documented in the README ("When the server cannot be reached").
+   */
+  private handleConnectError(error: SluiceError, round: number): void {
+    if (ConcurrencyLimit.isTooMany(error.responseCode)) {
+      // "Too many connections" (421/432 at the greeting or EHLO). Ours that are open or still in
+      // setup may be what the server is serving: lower the limit to them, never charge a message.
+      const serving = this.connections.size + this.connecting;
+      const pause = this.limit.refused(serving);
+      if (pause > 0) this.connectBackoffUntil = Math.max(this.connectBackoffUntil, Date.now() + pause);
+      if (serving > 0 || pause > 0) return this.schedule();
+      // Nothing of ours is open, opening or just closed: as good as any other failed attempt.
     }
+    // No connection works. A permanent error (credentials refused with 5xx, TLS required and missing,
+    // a certificate refused: each says so where it is made) fails everything queued now.
+    if (error.permanent && this.connections.size === 0) return this.failWaiting(error);
+    // Another attempt of a round already counted: that round's backoff is running.
+    if (round !== this.connectRound) return this.schedule();
+    this.connectRound++;
     this.connectFailures++;
     // Back off before the next attempt, also while other connections work: a server that refuses at
-    // once would otherwise be hammered in a tight loop.
-    this.connectBackoffUntil = Date.now() + retryDelay(this.connectFailures, this.options.retry);
-    if (this.connections.size > 0) return this.schedule();
-    // No connection works. A permanent error (credentials refused with 5xx, TLS required and missing,
-    // a certificate refused: each says so where it is made) fails everything queued now; a transient
-    // one (a 4xx, even to AUTH or STARTTLS: "454 4.7.0 Temporary authentication failure") charges the
-    // oldest message an attempt.
-    if (error.permanent) {
-      const queued = this.queue.toArray();
-      this.queue.clear();
-      for (const job of queued) this.fail(job, error, 'failed');
-      this.afterDequeue();
-      return;
-    }
-    const head = this.queue.peekFront();
-    if (head) {
-      head.retries++;
-      if (head.retries > this.options.retry.retries) {
-        this.queue.shift();
-        this.fail(head, error, 'failed');
-        this.afterDequeue();
-      }
-    }
+    // once would otherwise be hammered in a tight loop. With none open, the backoff follows the budget's
+    // rounds, so that the README's bound holds however the spell began.
+    const open = this.connections.size > 0;
+    if (!open) this.deadRounds++;
+    this.connectBackoffUntil = Date.now() + retryDelay(open ? this.connectFailures : this.deadRounds, this.options.retry);
+    if (open) return this.schedule();
+    if (this.deadRounds > this.options.retry.retries) return this.failWaiting(error);
     this.schedule();
+  }
+
+  /**
+   * Every message waiting for a connection (queued, or delayed for a retry) fails with `error`, and the
+   * rest of the round is cut: those attempts go to the same server, and nothing is left for them.
+   */
+  private failWaiting(error: SluiceError): void {
+    const waiting = [...this.queue.toArray(), ...this.delayed];
+    this.queue.clear();
+    this.delayed.clear();
+    for (const job of waiting) this.fail(job, error, 'failed');
+    this.afterDequeue();
+    this.cutOpening(error);
   }
 
   // ConnectionOwner: the connections report, the pool decides -------------------------------------
@@ -390,7 +454,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       job.pending.push(...result.pending);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
     }
-    const attempt = { result, accepted: job.accepted.length, to: job.to, rest: job.rest, consumed: job.consumed, attempts: job.attempts, retries: job.retries };
+    const { accepted, to, rest, consumed, attempts, retries } = job;
+    const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
@@ -398,6 +463,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.deliver(job);
         break;
       case 'continue':
+        job.recipients(verdict.recipients);
+        this.requeue(job, 0, true);
+        break;
+      case 'resend':
+        // Not a retry: the same attempt, written again now that the connection waits for the "."'s reply.
+        job.attempts--;
         job.recipients(verdict.recipients);
         this.requeue(job, 0, true);
         break;
@@ -418,6 +489,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   idle(conn: Connection<Job>): void {
     conn.lastActive = Date.now();
+    // An idle connection does not keep the process alive; scheduleNow() holds it again when it hands it work.
+    conn.ref(false);
     armIdle(conn, this.options.connection.timeouts.idle, this.idleArmed);
     this.maybeIdle();
     if (this.closing && this.queue.length === 0 && this.delayed.size === 0) conn.quit();
@@ -468,13 +541,16 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     job.state = 'delayed';
     this.delayed.add(job);
     this.checkFull();
-    setTimeout(() => {
+    // Not unref()'d: a retry waiting for its delay is pending work and keeps the process alive (a
+    // script must not exit with its message still queued). job.release() clears it if the job ends first.
+    job.delayTimer = setTimeout(() => {
+      job.delayTimer = null;
       if (job.state !== 'delayed') return;
       this.delayed.delete(job);
       job.state = 'queued';
       this.queue.unshift(job);
       this.schedule();
-    }, delay).unref();
+    }, delay);
   }
 
   private deliver(job: Job): void {
@@ -511,6 +587,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private maybeIdle(): void {
     if (this.queue.length === 0 && this.delayed.size === 0 && this.inFlightCount === 0 && this.composing === 0) {
+      // Nothing left to wake up for (a backoff, a rate-limit wait, a probe): the timer must not hold the process.
+      this.clearWake();
       this.emit('idle');
       if (this.closing) this.retireIdle();
     }
@@ -519,10 +597,23 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private retireIdle(): void {
     if (this.queue.length > 0 || this.delayed.size > 0) return;
     for (const c of this.connections) if (c.isIdle) c.quit();
+    // Attempts opened for a burst that is over: close() does not wait for their handshakes.
+    this.cutOpening(new SluiceError(ErrorCodes.ECLOSED, 'The pool is closing and this connection is not needed', { outcome: 'failed' }));
   }
 
+  /** Ends the attempts in setup; openConnection() then sees them as cut, not failed (no 'connect-error'). */
+  private cutOpening(reason: SluiceError): void {
+    const cut = [...this.opening];
+    this.opening.clear();
+    for (const c of cut) c.destroy(reason);
+  }
+
+  /** One wake-up timer, at the earliest time asked for (a backoff, a rate-limit wait, a concurrency probe). */
   private wakeAt(ms: number): void {
-    if (this.wakeTimer) return;
+    const at = Date.now() + Math.max(1, ms);
+    if (this.wakeTimer && this.wakeTimerAt <= at) return;
+    this.clearWake();
+    this.wakeTimerAt = at;
     this.wakeTimer = setTimeout(
       () => {
         this.wakeTimer = null;
