@@ -201,6 +201,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
       await control?.close();
+      await spool.close();
       log.info('stopped', { spooled: queue.entries.size });
     })();
     return stopPromise;
