@@ -21,7 +21,22 @@ describe('end to end', () => {
     expect(msg.raw!.equals(raw)).toBe(true);
     await relay.idle(5000);
     expect(await readdir(path.join(spoolDir, 'queue'))).toEqual([]);
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_delivered_total 1\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_delivered_total 1\n/);
+  });
+
+  it("serves the upstream pool's delivery latency and replies by code on /metrics (prom-client)", async () => {
+    const server = await upstream();
+    const { relay } = await relayTo(server);
+    await legacySender(relay.port).sendMail({ from: 'app@example.com', to: 'a@example.com', subject: 'm', text: 'x' });
+    await server.inbox.waitFor(1);
+    await relay.idle(5000);
+    const text = await relay.metrics();
+    const sample = (name: string) => text.split('\n').find((line) => line.startsWith(name))?.split(' ').at(-1);
+    expect(text).toMatch(/^# TYPE sluice_relay_pool_\w+_send_duration_seconds histogram$/m);
+    expect(text).toMatch(/^sluice_relay_pool_\w+_send_duration_seconds_count\{outcome="delivered"\} 1$/m);
+    // The reply to the content: "." after DATA, or BDAT LAST (the mock server offers CHUNKING).
+    expect(text).toMatch(/^sluice_relay_pool_\w+_smtp_replies_total\{command="(DOT|BDAT)",code="250"\} 1$/m);
+    expect(sample('sluice_relay_messages_accepted_total')).toBe('1');
   });
 
   it('pools and pipelines many one-connection-per-message senders into few upstream connections', async () => {
