@@ -1,6 +1,6 @@
 export { createPool, Pool } from './pool/pool.js';
 export type { MailOptions, PoolEvents, PoolStats, SendOptions, VerifyResult } from './pool/pool.js';
-export type { PoolOptions } from './options.js';
+export type { ConnectionGate, ConnectionLease, PoolOptions } from './options.js';
 export type { Body, Message, RecipientResult, SendResult, Timings } from './message.js';
 export type { DsnOptions, Envelope } from './protocol/commands.js';
 export type { Capabilities } from './protocol/capabilities.js';

@@ -63,6 +63,26 @@ export interface PoolOptions {
   /** Limits on what the server may send. */
   replyLimits?: Partial<ReplyParserLimits>;
   logger?: Logger;
+  /**
+   * Asked for a lease before each connection is opened (a budget shared with other processes, e.g.
+   * `@sluice/queue`'s Redis leases). The wait counts as connecting; close() and destroy() abort it.
+   * The lease is released when the connection closes or fails to open; when `lost` fires, the
+   * connection finishes what is in flight, starts no new MAIL and QUITs.
+   */
+  connectionGate?: ConnectionGate;
+}
+
+/** A permission to hold one connection open. */
+export interface ConnectionLease {
+  /** Called once, when the connection closed or could not be opened. */
+  release(): void;
+  /** Aborted when the permission is gone (expired, revoked, its store unreachable). */
+  readonly lost: AbortSignal;
+}
+
+export interface ConnectionGate {
+  /** Resolves when a connection may be opened. Rejects (or is left) when `signal` aborts. */
+  acquire(signal: AbortSignal): Promise<ConnectionLease>;
 }
 
 export interface ResolvedOptions {
@@ -76,6 +96,7 @@ export interface ResolvedOptions {
   maxQueued: number;
   concurrencyProbeInterval: number;
   logger: Logger | undefined;
+  connectionGate: ConnectionGate | undefined;
 }
 
 const KNOWN = new Set<string>([
@@ -106,6 +127,7 @@ const KNOWN = new Set<string>([
   'concurrencyProbeInterval',
   'replyLimits',
   'logger',
+  'connectionGate',
 ]);
 
 function bad(message: string): SluiceError {
@@ -139,6 +161,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
   for (const [k, v] of Object.entries(timeouts)) positiveInt(v, `timeouts.${k}`);
   const retry = o.retry === false ? { ...DEFAULT_RETRY, retries: 0 } : { ...DEFAULT_RETRY, ...stripUndefined(o.retry ?? {}) };
   if (!(Number.isInteger(retry.retries) && retry.retries >= 0)) throw bad('retry.retries must be a non-negative integer');
+  if (o.connectionGate !== undefined && typeof o.connectionGate?.acquire !== 'function') throw bad('connectionGate must have an acquire(signal) method');
   const maxMessages = positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection');
   return {
     connection: {
@@ -171,6 +194,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     maxQueued: o.maxQueued === undefined ? Number.POSITIVE_INFINITY : positiveInt(o.maxQueued, 'maxQueued'),
     concurrencyProbeInterval: o.concurrencyProbeInterval ?? 30_000,
     logger: o.logger,
+    connectionGate: o.connectionGate,
   };
 }
 

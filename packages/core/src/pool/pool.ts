@@ -3,7 +3,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { Connection, type ConnectionOwner, type TransactionResult } from '../connection/connection.js';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { type Message, type PreparedMessage, type RecipientResult, type SendResult, prepareMessage } from '../message.js';
-import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
+import { type ConnectionLease, type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { ConcurrencyLimit } from '../policies/concurrency.js';
 import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
@@ -144,6 +144,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private destroyed = false;
   private closePromise: Promise<void> | null = null;
   private counters = { delivered: 0, rejected: 0, failed: 0, unknown: 0, retries: 0 };
+  /** connectionGate: the waits for a lease (aborted by close() and destroy()) and the lease of each connection. */
+  private readonly gateWaits = new Set<AbortController>();
+  private readonly leases = new Map<Connection<Job>, ConnectionLease>();
 
   constructor(options: PoolOptions) {
     super();
@@ -313,6 +316,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     const waiting = [...this.queue.drain(), ...this.delayed];
     this.delayed.clear();
     for (const job of waiting) if (job.state !== 'done') this.fail(job, reason, 'failed');
+    for (const wait of this.gateWaits) wait.abort();
     const closed = new Promise<void>((resolve) => {
       const check = () => {
         if (this.connections.size > 0) return;
@@ -333,6 +337,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private schedule(): void {
     if (this.destroyed) return;
+    // Aborted sends stay queued until a connection skips them; at the head they need no connection
+    // (a pool waiting on its connectionGate would otherwise keep waiting for them).
+    while (this.queue.peek()?.state === 'done') this.queue.shift();
     if (this.queue.length === 0) {
       if (this.closing) this.retireIdle();
       return;
@@ -360,12 +367,41 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private openConnection(): void {
     this.connecting++;
+    const gate = this.options.connectionGate;
+    if (!gate) return this.connect(null);
+    // A shared budget (connectionGate): wait for a lease first; the wait counts as connecting.
+    const wait = new AbortController();
+    this.gateWaits.add(wait);
+    gate.acquire(wait.signal).then(
+      (lease) => {
+        this.gateWaits.delete(wait);
+        if (!wait.signal.aborted && !this.destroyed) return this.connect(lease);
+        lease.release();
+        this.connecting--;
+        this.maybeIdle();
+      },
+      (cause: unknown) => {
+        this.gateWaits.delete(wait);
+        this.connecting--;
+        if (wait.signal.aborted || this.destroyed) return this.maybeIdle();
+        this.onConnectError(new SluiceError(ErrorCodes.ECONNECTION, `The connection gate failed: ${(cause as Error)?.message ?? cause}`, { cause, command: 'CONNECT' }));
+      },
+    );
+  }
+
+  private connect(lease: ConnectionLease | null): void {
     const conn = new Connection<Job>(this.options.connection, this);
     conn.open().then(
       (capabilities) => {
         this.connecting--;
         this.connectFailures = 0;
         this.connections.add(conn);
+        if (lease) {
+          this.leases.set(conn, lease);
+          // Lease lost: finish what is in flight, start no new MAIL, QUIT.
+          if (lease.lost.aborted) conn.quit();
+          else lease.lost.addEventListener('abort', () => conn.quit(), { once: true });
+        }
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
         if (this.destroyed) return conn.destroy();
         conn.pump();
@@ -373,6 +409,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       },
       (error: SluiceError) => {
         this.connecting--;
+        lease?.release();
         this.onConnectError(error);
       },
     );
@@ -516,6 +553,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
+    const lease = this.leases.get(conn);
+    if (lease) {
+      this.leases.delete(conn);
+      lease.release();
+    }
     this.emit('close', { connectionId: conn.id, error });
     this.schedule();
     this.maybeIdle();
@@ -627,6 +669,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private retireIdle(): void {
     if (this.queue.length > 0 || this.delayed.size > 0) return;
+    // Closing with nothing left to send: no connection is needed any more.
+    for (const wait of this.gateWaits) wait.abort();
     for (const c of this.connections) if (c.isIdle) c.quit();
   }
 
