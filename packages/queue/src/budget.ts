@@ -24,8 +24,12 @@ export interface BudgetOptions {
   account: string;
   /** At no moment are more connections to this account open (across every worker). */
   maxConnections: number;
-  /** Messages never leave faster than this: `messages` per `per` ms (or 'second' / 'minute' / 'hour'). */
-  rateLimit?: { messages: number; per: number | 'second' | 'minute' | 'hour' };
+  /**
+   * Messages never leave faster than this: `messages` per `per` ms (or 'second' / 'minute' / 'hour'),
+   * evenly spaced. `burst` lets that many go at once after a quiet spell; the default 1 keeps every
+   * window of `per` within `messages` (a provider's "30 a minute" counted over any minute).
+   */
+  rateLimit?: { messages: number; per: number | 'second' | 'minute' | 'hour'; burst?: number };
   /** Lease time to live, ms; renewed every third of it. Default 10 000. A dead worker's leases free within it. */
   leaseTtl?: number;
   /** After a decrease, K stays down this long before it probes up again. Default 30 000 ms. */
@@ -93,7 +97,8 @@ export class Budget extends EventEmitter<{ throttled: [{ limit: number; reason: 
     const rate = options.rateLimit;
     const per = rate ? (typeof rate.per === 'number' ? rate.per : UNITS[rate.per]) : 0;
     this.interval = rate ? per / rate.messages : 0;
-    this.tolerance = rate ? per - this.interval : 0;
+    // GCRA: a message may leave `tolerance` ms ahead of its theoretical arrival time.
+    this.tolerance = rate ? ((rate.burst ?? 1) - 1) * this.interval : 0;
     this.redis = define(redis);
     this.timer = setInterval(() => this.renew(), Math.max(50, Math.floor(this.ttl / 3)));
     this.timer.unref();
@@ -272,5 +277,7 @@ function validate(o: BudgetOptions): void {
     const { messages, per } = o.rateLimit;
     if (!(Number.isInteger(messages) && messages > 0)) throw bad('budget.rateLimit.messages must be a positive integer');
     if (!(typeof per === 'number' ? per > 0 : per in UNITS)) throw bad("budget.rateLimit.per must be ms > 0 or 'second' | 'minute' | 'hour'");
+    const burst = o.rateLimit.burst;
+    if (burst !== undefined && !(Number.isInteger(burst) && burst > 0)) throw bad('budget.rateLimit.burst must be a positive integer');
   }
 }
