@@ -135,14 +135,17 @@ export class Budget extends EventEmitter<{ throttled: [{ limit: number; reason: 
     return { account: this.account, limit, maxConnections: this.maxConnections, leasesHeld, localLeases: this.held.size };
   }
 
-  /** The crash markers, then one rate token. `key` is the message's idempotency key (its Message-ID). */
-  async beforeSend(key: string, jobId: string): Promise<BeforeSend> {
+  /**
+   * The crash markers, then one rate token. `key` is the message's idempotency key (its Message-ID);
+   * `run` names this attempt (the job id and the fetch's token), written into the in-flight marker.
+   */
+  async beforeSend(key: string, run: string): Promise<BeforeSend> {
     const [type, value] = (await this.redis.sluiceBeforeSend(
       this.keys.sent(key),
       this.keys.inflight(key),
       this.keys.rate,
       MARKER_TTL,
-      jobId,
+      run,
       this.interval,
       this.tolerance,
     )) as [string, string];

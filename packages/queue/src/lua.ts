@@ -90,14 +90,17 @@ return {cur, redis.call('ZCARD', KEYS[1])}`;
 
 /**
  * Just before a message is handed to a connection: the crash markers, then one rate token (GCRA).
- * KEYS: sent marker, inflight marker, rate TAT key. ARGV: inflight ttl, jobId, interval ms (0: no
- * rate), tolerance ms. Returns {'sent', storedResult} | {'held', jobId} | {'wait', ms} | {'ok', ''}.
+ * KEYS: sent marker, inflight marker, rate TAT key. ARGV: inflight ttl, run (jobId + the fetch's
+ * token), interval ms (0: no rate), tolerance ms.
+ * Returns {'sent', storedResult} | {'held', previousRun} | {'wait', ms} | {'ok', ''}.
+ * A marker written by this same run is not a previous run: ioredis resends a command whose reply a
+ * Redis restart cut off, and the script must answer the resent call as it answered the first.
  */
 export const BEFORE_SEND = `${NOW}
 local sent = redis.call('GET', KEYS[1])
 if sent then return {'sent', sent} end
 local holder = redis.call('GET', KEYS[2])
-if holder then return {'held', holder} end
+if holder and holder ~= ARGV[2] then return {'held', holder} end
 local interval = tonumber(ARGV[3])
 if interval > 0 then
   local tat = tonumber(redis.call('GET', KEYS[3]) or now)

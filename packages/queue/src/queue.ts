@@ -84,6 +84,8 @@ export class MailQueue {
     this.defaults = { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions };
     this.redis = createClient(options.connection, `sluice-queue:${name}`);
     this.queue = new Queue<MailJobData>(name, { connection: createClient(options.connection, `sluice-bullmq:${name}`), prefix: options.prefix });
+    // Connection errors: ioredis reconnects, and commands wait meanwhile (callers see their own rejections).
+    this.queue.on('error', () => {});
     this.heldKey = heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name);
     // Composition only: nodemailer's stream transport builds the bytes (and signs them) and sends nothing.
     this.composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows', dkim: options.dkim });

@@ -7,9 +7,10 @@ import { Redis, type RedisOptions } from 'ioredis';
 /** ioredis options, a `redis://` URL, or an ioredis instance (duplicated, never used directly). */
 export type RedisConnection = RedisOptions | string | Redis;
 
-export function createClient(connection: RedisConnection, name: string): Redis {
+/** `onError` hears connection errors (ioredis reconnects by itself; without a listener it would print them). */
+export function createClient(connection: RedisConnection, name: string, onError: (err: Error) => void = () => {}): Redis {
   const base = { maxRetriesPerRequest: null, connectionName: name } as const;
-  if (connection instanceof Redis) return connection.duplicate(base);
-  if (typeof connection === 'string') return new Redis(connection, base);
-  return new Redis({ ...connection, ...base });
+  const client = connection instanceof Redis ? connection.duplicate(base) : typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...connection, ...base });
+  client.on('error', onError);
+  return client;
 }

@@ -104,15 +104,16 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     if ('connectionGate' in options.pool || 'retry' in options.pool) {
       throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, 'pool.connectionGate and pool.retry are the worker\'s own (the budget and BullMQ\'s retries)');
     }
-    this.redis = createClient(options.connection, `sluice-worker:${name}`);
-    this.blocking = createClient(options.connection, `sluice-worker-wait:${name}`);
+    const onError = (err: Error) => this.emit('error', err);
+    this.redis = createClient(options.connection, `sluice-worker:${name}`, onError);
+    this.blocking = createClient(options.connection, `sluice-worker-wait:${name}`, onError);
     this.budget = new Budget(this.redis, this.blocking, options.budget, options.keyPrefix ?? DEFAULT_PREFIX);
     this.budget.on('throttled', (info) => this.emit('throttled', info));
     this.budget.on('error', (err) => this.emit('error', err));
     this.recorder = new OutcomeRecorder(this.redis, this.budget, heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name));
     this.lockDuration = options.lockDuration ?? 60_000;
     this.worker = new Worker<MailJobData>(name, null, {
-      connection: createClient(options.connection, `sluice-bullmq:${name}`),
+      connection: createClient(options.connection, `sluice-bullmq:${name}`, onError),
       prefix: options.prefix,
       autorun: false,
       lockDuration: this.lockDuration,
@@ -255,7 +256,7 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     let handed = false;
     try {
       for (;;) {
-        const check = await this.budget.beforeSend(job.data.key, job.id!);
+        const check = await this.budget.beforeSend(job.data.key, `${job.id}@${token}`);
         if (check.type === 'sent') return { outcome: await this.recorder.alreadySent(job, token, check.stored) };
         if (check.type === 'held') return { outcome: await this.recorder.hold(job, token, 'a previous run wrote its in-flight marker and no sent marker: it may have been delivered') };
         if (check.type === 'ok') break;

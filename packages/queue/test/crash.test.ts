@@ -93,7 +93,7 @@ describe('a worker SIGKILLed', () => {
     const taken = await dead.getNextJob('dead-worker-token');
     expect(taken!.id).toBe(job.id);
     const markers = probe(budget);
-    expect(await markers.beforeSend(taken!.data.key, taken!.id!)).toEqual({ type: 'ok' });
+    expect(await markers.beforeSend(taken!.data.key, `${taken!.id}@dead-worker-token`)).toEqual({ type: 'ok' });
     const pool = createPool({ host: smtp.host, port: smtp.port, name: 'dead.sluice.test', retry: false });
     const result = await pool.send(fromJobData(taken!.data));
     await pool.close();
