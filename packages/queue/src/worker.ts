@@ -204,7 +204,9 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
   private async loop(): Promise<void> {
     this.worker.startStalledCheckTimer().catch((err: Error) => this.emit('error', err));
     while (!this.stop.signal.aborted) {
-      await this.until(() => this.freeSlots() > 0 || this.canOpen());
+      // A free slot on an open connection, or room for one more connection (and no message already
+      // waiting for one: a pool backing off after connection failures gets no more).
+      await this.until(() => this.freeSlots() > 0 || (this.freeSlots() === 0 && this.canOpen()));
       if (this.stop.signal.aborted) break;
       const token = `${this.id}:${++this.seq}`;
       let job: Job<MailJobData> | undefined;
