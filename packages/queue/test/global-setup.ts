@@ -18,7 +18,7 @@ export default async function setup(): Promise<void> {
     silent: true,
     config: false,
     noExternal: [/^@sluice\//],
-    external: ['bullmq', 'ioredis', 'nodemailer', 'prom-client'],
+    external: ['bullmq', 'ioredis', 'nodemailer'],
     esbuildOptions(options) {
       options.conditions = ['@sluice/source'];
     },

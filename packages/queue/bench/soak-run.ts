@@ -1,0 +1,132 @@
+/**
+ * The chaos soak: `messages` jobs, `workers` sluice-worker processes (the CLI), `kills` of them
+ * SIGKILLed at random moments and restarted. Then: zero lost (every job completed, rejected or held,
+ * every completed job's message received), and duplicates only among held jobs.
+ * Used by bench/soak.ts (20 000 messages) and by test/soak.test.ts (a CI-sized run).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startMockServer } from '@sluice/mock-server';
+import { MailQueue } from '../src/index.js';
+import { benchMessage } from './messages.js';
+
+export interface SoakOptions {
+  redisUrl: string;
+  /** The bundled sluice-worker CLI. */
+  cli: string;
+  messages: number;
+  workers: number;
+  kills: number;
+  /** Kills happen at random moments within this many ms after the start. */
+  killWindow: number;
+  rtt?: number;
+  seed?: number;
+  timeout?: number;
+}
+
+export interface SoakResult {
+  messages: number;
+  completed: number;
+  rejected: number;
+  held: number;
+  lost: number;
+  received: number;
+  duplicates: number;
+  duplicatesOutsideHeld: number;
+  kills: number;
+  seconds: number;
+  ok: boolean;
+  summary: string;
+}
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const random = rng(o.seed ?? Date.now());
+  const seen = new Map<string, number>();
+  const smtp = await startMockServer({ rtt: o.rtt ?? 5, record: false, inboxLimit: 1, extensions: { starttls: false }, onMessage: (m) => seen.set(m.to[0]!, (seen.get(m.to[0]!) ?? 0) + 1) });
+  const name = `soak-${process.pid}-${Date.now()}`;
+  const queue = new MailQueue(name, { connection: o.redisUrl, defaultJobOptions: { removeOnComplete: false, attempts: 10, backoff: { type: 'fixed', delay: 100 } } });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-soak-'));
+  const config = path.join(dir, 'worker.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      queue: name,
+      redis: o.redisUrl,
+      pool: { host: smtp.host, port: smtp.port, name: 'soak.sluice.test', maxConnections: 10 },
+      budget: { account: name, maxConnections: 20, leaseTtl: 3000 },
+      lockDuration: 3000,
+      stalledInterval: 1000,
+      drainDelay: 1000,
+    }),
+  );
+  const procs = new Set<ChildProcess>();
+  const startWorker = () => {
+    const child = spawn(process.execPath, [o.cli, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+    procs.add(child);
+    child.once('exit', () => procs.delete(child));
+    return child;
+  };
+  const t0 = Date.now();
+  try {
+    for (let i = 0; i < o.messages; i += 1000) {
+      await queue.addBulk(Array.from({ length: Math.min(1000, o.messages - i) }, (_, j) => ({ message: benchMessage(i + j) })));
+    }
+    for (let i = 0; i < o.workers; i++) startWorker();
+    // Kills at random moments, each followed at once by a fresh worker.
+    const kills = Array.from({ length: o.kills }, () => random() * o.killWindow).sort((a, b) => a - b);
+    let killed = 0;
+    const timers = kills.map((at) =>
+      setTimeout(() => {
+        const victims = [...procs];
+        const victim = victims[Math.floor(random() * victims.length)];
+        if (!victim) return;
+        victim.kill('SIGKILL');
+        killed++;
+        startWorker();
+      }, at),
+    );
+    const deadline = Date.now() + (o.timeout ?? 300_000);
+    for (;;) {
+      const c = await queue.counts();
+      if (c.waiting + c.active + c.delayed === 0 && c.completed + c.failed === o.messages) break;
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    for (const t of timers) clearTimeout(t);
+    const seconds = (Date.now() - t0) / 1000;
+
+    const counts = await queue.counts();
+    const held = new Set((await queue.held()).map((h) => h.jobId));
+    const rcptOf = new Map<string, string>();
+    const completed = await queue.queue.getJobs(['completed'], 0, -1);
+    for (const j of completed) rcptOf.set(j.id!, j.data.envelope.to[0]!);
+    const failed = await queue.queue.getJobs(['failed'], 0, -1);
+    const heldRcpts = new Set<string>();
+    for (const j of failed) if (held.has(j.id!)) heldRcpts.add(j.data.envelope.to[0]!);
+    const missing = completed.filter((j) => !seen.has(j.data.envelope.to[0]!)).length;
+    const lost = o.messages - counts.completed - counts.failed + missing;
+    const dups = [...seen].filter(([, n]) => n > 1);
+    const outside = dups.filter(([rcpt]) => !heldRcpts.has(rcpt)).length;
+    const rejected = counts.failed - held.size;
+    const ok = lost === 0 && outside === 0;
+    const summary = `soak: ${o.messages} messages, ${o.workers} workers, ${killed} SIGKILLed and restarted: ${counts.completed} completed, ${rejected} rejected/failed, ${held.size} held, ${lost} lost, ${dups.length} duplicates (${outside} outside held) in ${seconds.toFixed(1)} s — ${ok ? 'OK' : 'FAIL'}`;
+    return { messages: o.messages, completed: counts.completed, rejected, held: held.size, lost, received: seen.size, duplicates: dups.length, duplicatesOutsideHeld: outside, kills: killed, seconds, ok, summary };
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    await queue.close();
+    await smtp.close();
+  }
+}
