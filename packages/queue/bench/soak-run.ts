@@ -5,6 +5,7 @@
  * Used by bench/soak.ts (20 000 messages) and by test/soak.test.ts (a CI-sized run).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,15 +42,10 @@ export interface SoakResult {
   summary: string;
 }
 
+/** Reproducible draws in [0, 1) from a seed: the nth is a hash of (seed, n). */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let n = 0;
+  return () => createHash('sha256').update(`${seed}:${n++}`).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
