@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { MailQueue } from '../src/index.js';
-import { startRedis } from '../test/redis-server.js';
+import { startRedis } from '../src/testing.js';
 import { benchMessage } from './messages.js';
 import { type Proc, start } from './processes.js';
 
@@ -58,7 +58,15 @@ async function main() {
     }
     const workers = await Promise.all(
       Array.from({ length: WORKERS }, () =>
-        start('worker-process.js', { mode: 'queue', host, port, poolMax: POOL, redis: redis.url, queue: 'bench', budget: { account: 'bench', maxConnections: BUDGET } }),
+        start('worker-process.js', {
+          mode: 'queue',
+          host,
+          port,
+          poolMax: POOL,
+          redis: redis.url,
+          queue: 'bench',
+          budget: { account: 'bench', maxConnections: BUDGET },
+        }),
       ),
     );
     const shared = await measure(server, workers, N, 'reached');
@@ -72,7 +80,9 @@ async function main() {
     const s2 = server2.ready as { host: string; port: number };
     const per = Math.ceil(N / WORKERS);
     const plain = await Promise.all(
-      Array.from({ length: WORKERS }, (_, k) => start('worker-process.js', { mode: 'plain', host: s2.host, port: s2.port, poolMax: POOL, count: per, offset: k * per })),
+      Array.from({ length: WORKERS }, (_, k) =>
+        start('worker-process.js', { mode: 'plain', host: s2.host, port: s2.port, poolMax: POOL, count: per, offset: k * per }),
+      ),
     );
     const alone = await measure(server2, plain, per * WORKERS, 'done');
     await Promise.all(plain.map((p) => p.close()));
@@ -80,14 +90,20 @@ async function main() {
 
     const row = (name: string, r: typeof shared) =>
       `${name.padEnd(34)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${((100 * r.rate) / floor).toFixed(1).padStart(5)} % of floor  peak ${String(r.server.peak).padStart(3)}  421s ${String(r.clientRefusals).padStart(5)}  failed ${r.failed}  ${r.seconds.toFixed(2)} s`;
-    console.log(`bench:cluster — ${N} messages, ${WORKERS} processes × pool.maxConnections ${POOL}, mock server at ${RTT} ms RTT refusing beyond ${BUDGET} (421)`);
+    console.log(
+      `bench:cluster — ${N} messages, ${WORKERS} processes × pool.maxConnections ${POOL}, mock server at ${RTT} ms RTT refusing beyond ${BUDGET} (421)`,
+    );
     console.log(`floor: ${BUDGET} connections × 1 message / RTT = ${floor} msg/s`);
     console.log(row(`shared budget of ${BUDGET} (@sluice/queue)`, shared));
     console.log(row('4 plain pools, no shared budget', alone));
     mkdirSync('bench-results', { recursive: true });
     writeFileSync('bench-results/cluster.json', JSON.stringify({ N, RTT, BUDGET, WORKERS, POOL, floor, shared, plain: alone }, null, 2));
     const ok = shared.server.peak <= BUDGET && shared.clientRefusals === 0 && shared.rate >= 0.9 * floor;
-    console.log(ok ? 'PASS: peak ≤ budget, no 421, ≥ 90 % of the floor' : `FAIL: peak ≤ ${BUDGET}, no 421 and ≥ 90 % of the floor are required (load average now ${os.loadavg()[0].toFixed(1)})`);
+    console.log(
+      ok
+        ? 'PASS: peak ≤ budget, no 421, ≥ 90 % of the floor'
+        : `FAIL: peak ≤ ${BUDGET}, no 421 and ≥ 90 % of the floor are required (load average now ${os.loadavg()[0].toFixed(1)})`,
+    );
     process.exitCode = ok ? 0 : 1;
   } finally {
     await redis.stop();

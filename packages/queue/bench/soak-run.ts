@@ -51,9 +51,18 @@ function rng(seed: number) {
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const random = rng(o.seed ?? Date.now());
   const seen = new Map<string, number>();
-  const smtp = await startMockServer({ rtt: o.rtt ?? 5, record: false, inboxLimit: 1, extensions: { starttls: false }, onMessage: (m) => seen.set(m.to[0]!, (seen.get(m.to[0]!) ?? 0) + 1) });
+  const smtp = await startMockServer({
+    rtt: o.rtt ?? 5,
+    record: false,
+    inboxLimit: 1,
+    extensions: { starttls: false },
+    onMessage: (m) => seen.set(m.to[0]!, (seen.get(m.to[0]!) ?? 0) + 1),
+  });
   const name = `soak-${process.pid}-${Date.now()}`;
-  const queue = new MailQueue(name, { connection: o.redisUrl, defaultJobOptions: { removeOnComplete: false, attempts: 10, backoff: { type: 'fixed', delay: 100 } } });
+  const queue = new MailQueue(name, {
+    connection: o.redisUrl,
+    defaultJobOptions: { removeOnComplete: false, attempts: 10, backoff: { type: 'fixed', delay: 100 } },
+  });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-soak-'));
   const config = path.join(dir, 'worker.json');
   writeFileSync(
@@ -119,7 +128,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const rejected = counts.failed - held.size;
     const ok = lost === 0 && outside === 0;
     const summary = `soak: ${o.messages} messages, ${o.workers} workers, ${killed} SIGKILLed and restarted: ${counts.completed} completed, ${rejected} rejected/failed, ${held.size} held, ${lost} lost, ${dups.length} duplicates (${outside} outside held) in ${seconds.toFixed(1)} s — ${ok ? 'OK' : 'FAIL'}`;
-    return { messages: o.messages, completed: counts.completed, rejected, held: held.size, lost, received: seen.size, duplicates: dups.length, duplicatesOutsideHeld: outside, kills: killed, seconds, ok, summary };
+    return {
+      messages: o.messages,
+      completed: counts.completed,
+      rejected,
+      held: held.size,
+      lost,
+      received: seen.size,
+      duplicates: dups.length,
+      duplicatesOutsideHeld: outside,
+      kills: killed,
+      seconds,
+      ok,
+      summary,
+    };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     await queue.close();

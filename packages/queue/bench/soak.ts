@@ -4,7 +4,7 @@
  * SOAK_MESSAGES, SOAK_SEED override the defaults.
  */
 import { fileURLToPath } from 'node:url';
-import { startRedis } from '../test/redis-server.js';
+import { startRedis } from '../src/testing.js';
 import { runSoak } from './soak-run.js';
 
 const redis = await startRedis();

@@ -2,7 +2,13 @@ import { defineConfig } from 'tsup';
 
 // Bundles the bench, the soak and their child processes from the workspace sources.
 export default defineConfig({
-  entry: { cluster: 'bench/cluster.ts', soak: 'bench/soak.ts', 'server-process': 'bench/server-process.ts', 'worker-process': 'bench/worker-process.ts', cli: 'src/cli.ts' },
+  entry: {
+    cluster: 'bench/cluster.ts',
+    soak: 'bench/soak.ts',
+    'server-process': 'bench/server-process.ts',
+    'worker-process': 'bench/worker-process.ts',
+    cli: 'src/cli.ts',
+  },
   outDir: '.cache/bench',
   format: ['esm'],
   target: 'node20',

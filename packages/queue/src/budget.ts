@@ -126,7 +126,13 @@ export class Budget extends EventEmitter<{ throttled: [{ limit: number; reason: 
 
   /** A "too many connections" or throttling reply was seen: lower K for every worker. */
   async throttle(reason: string): Promise<void> {
-    const [decreased, limit] = (await this.redis.sluiceThrottle(this.keys.conns, this.keys.limit, this.maxConnections, this.cooldown, Math.min(1000, this.cooldown))) as [number, number];
+    const [decreased, limit] = (await this.redis.sluiceThrottle(
+      this.keys.conns,
+      this.keys.limit,
+      this.maxConnections,
+      this.cooldown,
+      Math.min(1000, this.cooldown),
+    )) as [number, number];
     if (decreased === 1) this.emit('throttled', { limit, reason });
   }
 
@@ -271,7 +277,8 @@ function define(redis: Redis): Scripts {
 function validate(o: BudgetOptions): void {
   const bad = (m: string) => new QueueError(QueueErrorCodes.EQUEUEOPTIONS, m);
   if (!o || typeof o !== 'object') throw bad('budget is required: { account, maxConnections }');
-  if (typeof o.account !== 'string' || o.account.length === 0 || /[{}\s]/.test(o.account)) throw bad('budget.account must be a non-empty string without braces or spaces');
+  if (typeof o.account !== 'string' || o.account.length === 0 || /[{}\s]/.test(o.account))
+    throw bad('budget.account must be a non-empty string without braces or spaces');
   if (!Number.isInteger(o.maxConnections) || o.maxConnections < 1) throw bad('budget.maxConnections must be a positive integer');
   for (const k of ['leaseTtl', 'cooldown', 'probeInterval'] as const) {
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) > 0)) throw bad(`budget.${k} must be a positive integer (ms)`);

@@ -24,7 +24,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 /** Checks a message (before anything reaches Redis) and turns it into job data. */
 export function toJobData(message: Message, jobId: string, maxSize: number): MailJobData {
   const bad = (m: string) => new QueueError(QueueErrorCodes.EQUEUEMESSAGE, m);
-  if (!message || typeof message !== 'object' || !message.envelope || typeof message.envelope !== 'object') throw bad('add() needs a message { envelope, body }');
+  if (!message || typeof message !== 'object' || !message.envelope || typeof message.envelope !== 'object')
+    throw bad('add() needs a message { envelope, body }');
   const { envelope } = message;
   if (typeof envelope.from !== 'string') throw bad('envelope.from must be a string (empty for a null reverse-path)');
   if (!Array.isArray(envelope.to) || envelope.to.length === 0 || !envelope.to.every((a) => typeof a === 'string' && a.length > 0)) {
@@ -40,7 +41,14 @@ export function toJobData(message: Message, jobId: string, maxSize: number): Mai
     throw new QueueError(QueueErrorCodes.EQUEUESIZE, `The message is ${body.length} bytes, over the queue's maxMessageSize of ${maxSize} bytes`);
   }
   const messageId = message.messageId;
-  return { v: 1, envelope: { ...envelope, to: [...envelope.to] }, body: body.toString('latin1'), messageId, key: messageId ?? `job:${jobId}`, size: body.length };
+  return {
+    v: 1,
+    envelope: { ...envelope, to: [...envelope.to] },
+    body: body.toString('latin1'),
+    messageId,
+    key: messageId ?? `job:${jobId}`,
+    size: body.length,
+  };
 }
 
 export function fromJobData(data: MailJobData): Message {

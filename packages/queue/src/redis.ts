@@ -10,7 +10,12 @@ export type RedisConnection = RedisOptions | string | Redis;
 /** `onError` hears connection errors (ioredis reconnects by itself; without a listener it would print them). */
 export function createClient(connection: RedisConnection, name: string, onError: (err: Error) => void = () => {}): Redis {
   const base = { maxRetriesPerRequest: null, connectionName: name } as const;
-  const client = connection instanceof Redis ? connection.duplicate(base) : typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...connection, ...base });
+  const client =
+    connection instanceof Redis
+      ? connection.duplicate(base)
+      : typeof connection === 'string'
+        ? new Redis(connection, base)
+        : new Redis({ ...connection, ...base });
   client.on('error', onError);
   return client;
 }

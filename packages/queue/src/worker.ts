@@ -31,7 +31,7 @@ import { type RedisConnection, createClient } from './redis.js';
 export interface MailWorkerOptions {
   connection: RedisConnection;
   /** The SMTP pool (retries are BullMQ's: the pool's own retry is turned off; connectionGate is the budget's). */
-  pool: Omit<PoolOptions, 'connectionGate' | 'retry'>;
+  pool: Omit<PoolOptions, 'connectionGate' | 'retry'> & { retry?: false };
   budget: BudgetOptions;
   /** BullMQ's key prefix. Default 'bull'. */
   prefix?: string;
@@ -101,8 +101,9 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     if (!options || typeof options !== 'object' || !options.connection || !options.pool) {
       throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, 'MailWorker needs { connection, pool, budget }');
     }
-    if ('connectionGate' in options.pool || 'retry' in options.pool) {
-      throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, 'pool.connectionGate and pool.retry are the worker\'s own (the budget and BullMQ\'s retries)');
+    const pool = options.pool as PoolOptions;
+    if (pool.connectionGate !== undefined || (pool.retry !== undefined && pool.retry !== false)) {
+      throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, "pool.connectionGate and pool.retry are the worker's own (the budget and BullMQ's retries)");
     }
     const onError = (err: Error) => this.emit('error', err);
     this.redis = createClient(options.connection, `sluice-worker:${name}`, onError);
@@ -260,7 +261,8 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
       for (;;) {
         const check = await this.budget.beforeSend(job.data.key, `${job.id}@${token}`);
         if (check.type === 'sent') return { outcome: await this.recorder.alreadySent(job, token, check.stored) };
-        if (check.type === 'held') return { outcome: await this.recorder.hold(job, token, 'a previous run wrote its in-flight marker and no sent marker: it may have been delivered') };
+        if (check.type === 'held')
+          return { outcome: await this.recorder.hold(job, token, 'a previous run wrote its in-flight marker and no sent marker: it may have been delivered') };
         if (check.type === 'ok') break;
         await new Promise((r) => setTimeout(r, check.ms)); // the account's rate, as Redis computed it
       }

@@ -14,7 +14,15 @@ import { message, outcomes, useRedis } from './helpers.js';
 const ctx = useRedis();
 
 function childConfig(name: string, smtp: { host: string; port: number }, budget: Record<string, unknown>) {
-  return { queue: name, redis: ctx.url, pool: { host: smtp.host, port: smtp.port, name: 'child.sluice.test' }, budget, lockDuration: 2000, stalledInterval: 1000, drainDelay: 1000 };
+  return {
+    queue: name,
+    redis: ctx.url,
+    pool: { host: smtp.host, port: smtp.port, name: 'child.sluice.test' },
+    budget,
+    lockDuration: 2000,
+    stalledInterval: 1000,
+    drainDelay: 1000,
+  };
 }
 
 function probe(budget: { account: string; maxConnections: number }) {
@@ -29,7 +37,12 @@ describe('a worker SIGKILLed', () => {
     const budget = { account: `crash-${name}`, maxConnections: 1, leaseTtl: 2000 };
     // The server queues the message and never answers the dot (nor BDAT LAST): the child waits.
     const stall = { times: 1, action: 'stall' as const, deliver: true };
-    const smtp = await ctx.smtp({ faults: [{ command: 'DOT', ...stall }, { command: 'BDAT_LAST', ...stall }] });
+    const smtp = await ctx.smtp({
+      faults: [
+        { command: 'DOT', ...stall },
+        { command: 'BDAT_LAST', ...stall },
+      ],
+    });
     const queue = ctx.queue(name);
     const job = await queue.add(message(1));
     const child = spawnWorker(childConfig(name, smtp, budget));

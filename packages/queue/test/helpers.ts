@@ -3,7 +3,7 @@ import { type MockServer, type MockServerOptions, startMockServer } from '@sluic
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { MailQueue, type MailQueueOptions, MailWorker, type MailWorkerOptions } from '../src/index.js';
-import { type RedisServer, startRedis } from './redis-server.js';
+import { type RedisServer, startRedis } from '../src/testing.js';
 
 /** One real redis-server per test file; queues, workers, mock servers and clients closed after each test. */
 export function useRedis(options: { persist?: boolean } = {}) {

@@ -37,7 +37,12 @@ describe('outcomes recorded on the job', () => {
     const name = ctx.name();
     // The server queues the message and dies before answering the final dot (or BDAT LAST).
     const lost = { times: 1, action: 'drop' as const, deliver: true };
-    const smtp = await ctx.smtp({ faults: [{ command: 'DOT', ...lost }, { command: 'BDAT_LAST', ...lost }] });
+    const smtp = await ctx.smtp({
+      faults: [
+        { command: 'DOT', ...lost },
+        { command: 'BDAT_LAST', ...lost },
+      ],
+    });
     const queue = ctx.queue(name, fast);
     const job = await queue.add(message(1));
     const worker = ctx.worker(name, smtp);

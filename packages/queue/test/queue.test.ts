@@ -26,7 +26,9 @@ describe('MailQueue and MailWorker', () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const name = ctx.name();
     const smtp = await ctx.smtp();
-    const queue = ctx.queue(name, { dkim: { domainName: 'example.com', keySelector: 'q1', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() } });
+    const queue = ctx.queue(name, {
+      dkim: { domainName: 'example.com', keySelector: 'q1', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() },
+    });
     const job = await queue.addMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Composed', text: 'Hello' });
     const stored = Buffer.from(job.data.body, 'latin1');
     const worker = ctx.worker(name, smtp);
@@ -54,7 +56,9 @@ describe('MailQueue and MailWorker', () => {
   it('refuses a stream body and a missing envelope before anything is stored', async () => {
     const { Readable } = await import('node:stream');
     const queue = ctx.queue(ctx.name());
-    await expect(queue.add({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: Readable.from(['x']) })).rejects.toMatchObject({ code: 'EQUEUEMESSAGE' });
+    await expect(queue.add({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: Readable.from(['x']) })).rejects.toMatchObject({
+      code: 'EQUEUEMESSAGE',
+    });
     await expect(queue.add({ envelope: { from: 'a@example.com', to: [] }, body: 'x' })).rejects.toMatchObject({ code: 'EQUEUEMESSAGE' });
     expect(await queue.counts()).toMatchObject({ waiting: 0 });
   });

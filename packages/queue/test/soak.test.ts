@@ -9,7 +9,16 @@ const ctx = useRedis();
 
 describe('chaos soak (CI size)', () => {
   it('workers SIGKILLed at random moments: nothing lost, duplicates only among held jobs', async () => {
-    const result = await runSoak({ redisUrl: ctx.url, cli: path.join(CLI_DIR, 'cli.js'), messages: 600, workers: 3, kills: 2, killWindow: 1500, seed: 7, timeout: 100_000 });
+    const result = await runSoak({
+      redisUrl: ctx.url,
+      cli: path.join(CLI_DIR, 'cli.js'),
+      messages: 600,
+      workers: 3,
+      kills: 2,
+      killWindow: 1500,
+      seed: 7,
+      timeout: 100_000,
+    });
     console.log(result.summary);
     expect(result.kills).toBe(2);
     expect(result.lost).toBe(0);

@@ -1,5 +1,5 @@
 /**
- * A real redis-server (Debian's package) on a free loopback port with its own temp dir, for tests and
+ * `@sluice/queue/testing`: a real redis-server (Debian's package) on a free loopback port with its own temp dir, for tests and
  * the bench. Never 6379, never a server someone else runs. `persist` turns on the append-only file
  * (in the temp dir), for the restart test.
  */
