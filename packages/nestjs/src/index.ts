@@ -8,5 +8,7 @@ export type {
   SluiceModuleOptions,
   SluiceOptionsFactory,
   SluicePoolOptions,
+  SluiceQueueOptions,
   VerifyOnStart,
 } from './sluice.module.js';
+export type { MailQueueLike } from './mailer.js';

@@ -1,5 +1,21 @@
 import { Inject } from '@nestjs/common';
-import type { MailOptions, Message, Pool, PoolStats, SendOptions, SendResult, VerifyResult } from '@sluice/core';
+import {
+  ErrorCodes,
+  type MailOptions,
+  type Message,
+  type Pool,
+  type PoolStats,
+  type SendOptions,
+  type SendResult,
+  SluiceError,
+  type VerifyResult,
+} from '@sluice/core';
+
+/** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
+export interface MailQueueLike {
+  addMail(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
+  close?(): Promise<void>;
+}
 
 /** The name of the pool registered without a `name`. */
 export const DEFAULT_MAILER_NAME = 'default';
@@ -13,7 +29,19 @@ export class MailerService {
     /** The underlying pool (events, backpressure with `pool.full` and 'drain'). */
     readonly pool: Pool,
     readonly name: string = DEFAULT_MAILER_NAME,
+    /** The durable queue of `forRoot({ queue })`, for enqueue(). */
+    readonly queue?: MailQueueLike,
   ) {}
+
+  /**
+   * Puts the message on the durable queue (`SluiceModule.forRoot({ queue: { name, connection } })`)
+   * instead of sending it: composed now, sent by a `@sluice/queue` worker. Resolves with the job.
+   * Without a queue: rejects with EOPTIONS.
+   */
+  enqueue(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }> {
+    if (!this.queue) return Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, 'enqueue() needs SluiceModule.forRoot({ queue })', { permanent: true }));
+    return this.queue.addMail(mail, options);
+  }
 
   /** Sends a prepared message (envelope + RFC 5322 body). Resolves when delivered, rejects with a SluiceError otherwise. */
   send(message: Message, options?: SendOptions): Promise<SendResult> {

@@ -1,6 +1,9 @@
 import { ConfigurableModuleBuilder, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { type Pool, type PoolOptions, type SluiceError, createPool } from '@sluice/core';
-import { DEFAULT_MAILER_NAME, MailerService, getMailerToken } from './mailer.js';
+import { DEFAULT_MAILER_NAME, type MailQueueLike, MailerService, getMailerToken } from './mailer.js';
+
+/** `@sluice/queue`'s MailQueue options (its queue name as `name`), or a MailQueue you own. */
+export type SluiceQueueOptions = MailQueueLike | ({ name: string; connection: unknown } & Record<string, unknown>);
 
 /** What to do when the SMTP server cannot be verified at startup. */
 export type VerifyOnStart = 'fail' | 'warn' | false;
@@ -18,6 +21,8 @@ export interface SluiceExistingPoolOptions {
 }
 
 export type SluiceModuleOptions = (SluicePoolOptions | SluiceExistingPoolOptions) & {
+  /** A durable queue for `MailerService.enqueue()` (needs `@sluice/queue`). One given as options is closed at shutdown. */
+  queue?: SluiceQueueOptions;
   /** Verify the server (connect, EHLO, STARTTLS, AUTH) when the module initialises: 'fail' stops the app, 'warn' logs. Default false. */
   verifyOnStart?: VerifyOnStart;
 };
@@ -38,6 +43,8 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly owned: boolean,
     private readonly verifyOnStart: VerifyOnStart,
     private readonly name: string,
+    readonly queue: MailQueueLike | undefined = undefined,
+    private readonly ownsQueue = false,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -59,6 +66,7 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
 
   /** Waits for every queued and in-flight message, then QUITs (only a pool this module created). */
   async onApplicationShutdown(): Promise<void> {
+    if (this.ownsQueue) await this.queue?.close?.();
     if (!this.owned) return;
     const { queued, inFlight } = this.pool.stats;
     if (queued + inFlight > 0) this.logger.log(`Pool "${this.name}": delivering ${queued + inFlight} messages before closing`);
@@ -66,12 +74,22 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function createLifecycle(options: SluiceModuleOptions, name: string): SluicePoolLifecycle {
-  const { verifyOnStart = false, ...rest } = options;
-  if (rest.pool) return new SluicePoolLifecycle(rest.pool, false, verifyOnStart, name);
+async function createLifecycle(options: SluiceModuleOptions, name: string): Promise<SluicePoolLifecycle> {
+  const { verifyOnStart = false, queue: queueOptions, ...rest } = options;
+  const queue = await createQueue(queueOptions);
+  const ownsQueue = queue !== undefined && queue !== queueOptions;
+  if (rest.pool) return new SluicePoolLifecycle(rest.pool, false, verifyOnStart, name, queue, ownsQueue);
   const { ehloName, pool: _, ...poolOptions } = rest as SluicePoolOptions;
   const pool = createPool(ehloName === undefined ? poolOptions : { ...poolOptions, name: ehloName });
-  return new SluicePoolLifecycle(pool, true, verifyOnStart, name);
+  return new SluicePoolLifecycle(pool, true, verifyOnStart, name, queue, ownsQueue);
+}
+
+/** A MailQueue given is used as is; options create one (`@sluice/queue` is an optional peer, loaded only then). */
+async function createQueue(options: SluiceQueueOptions | undefined): Promise<MailQueueLike | undefined> {
+  if (options === undefined || typeof (options as MailQueueLike).addMail === 'function') return options as MailQueueLike | undefined;
+  const { name, ...queueOptions } = options as { name: string; connection: never };
+  const { MailQueue } = await import('@sluice/queue');
+  return new MailQueue(name, queueOptions);
 }
 
 // Both tokens are local to each registration (never exported), so several pools do not collide.
@@ -91,7 +109,7 @@ export const { ConfigurableModuleClass, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } = new
       providers: [
         ...(definition.providers ?? []),
         { provide: LIFECYCLE, useFactory: (options: SluiceModuleOptions) => createLifecycle(options, name), inject: [OPTIONS] },
-        { provide: token, useFactory: (lifecycle: SluicePoolLifecycle) => new MailerService(lifecycle.pool, name), inject: [LIFECYCLE] },
+        { provide: token, useFactory: (lifecycle: SluicePoolLifecycle) => new MailerService(lifecycle.pool, name, lifecycle.queue), inject: [LIFECYCLE] },
       ],
       exports: [token],
     };
