@@ -19,6 +19,8 @@ const BUDGET = 20;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const POOL = 20;
 const floor = BUDGET / (RTT / 1000);
+/** Messages per connection before it retires (core's default 50: SocketLabs' guidance); each retirement costs a setup of ~3.5 RTT. */
+const PER_CONNECTION = process.env.BENCH_MAX_MESSAGES ? Number(process.env.BENCH_MAX_MESSAGES) : undefined;
 
 interface ServerStats {
   received: number;
@@ -81,7 +83,7 @@ async function main() {
     const per = Math.ceil(N / WORKERS);
     const plain = await Promise.all(
       Array.from({ length: WORKERS }, (_, k) =>
-        start('worker-process.js', { mode: 'plain', host: s2.host, port: s2.port, poolMax: POOL, count: per, offset: k * per }),
+        start('worker-process.js', { mode: 'plain', host: s2.host, port: s2.port, poolMax: POOL, perConnection: PER_CONNECTION, count: per, offset: k * per }),
       ),
     );
     const alone = await measure(server2, plain, per * WORKERS, 'done');
@@ -93,11 +95,16 @@ async function main() {
     console.log(
       `bench:cluster — ${N} messages, ${WORKERS} processes × pool.maxConnections ${POOL}, mock server at ${RTT} ms RTT refusing beyond ${BUDGET} (421)`,
     );
-    console.log(`floor: ${BUDGET} connections × 1 message / RTT = ${floor} msg/s`);
+    console.log(
+      `floor: ${BUDGET} connections × 1 message / RTT = ${floor} msg/s; maxMessagesPerConnection ${PER_CONNECTION ?? '50 (default)'}; load average ${os.loadavg()[0].toFixed(1)}`,
+    );
     console.log(row(`shared budget of ${BUDGET} (@sluice/queue)`, shared));
     console.log(row('4 plain pools, no shared budget', alone));
     mkdirSync('bench-results', { recursive: true });
-    writeFileSync('bench-results/cluster.json', JSON.stringify({ N, RTT, BUDGET, WORKERS, POOL, floor, shared, plain: alone }, null, 2));
+    writeFileSync(
+      'bench-results/cluster.json',
+      JSON.stringify({ N, RTT, BUDGET, WORKERS, POOL, PER_CONNECTION, floor, load: os.loadavg(), shared, plain: alone }, null, 2),
+    );
     const ok = shared.server.peak <= BUDGET && shared.clientRefusals === 0 && shared.rate >= 0.9 * floor;
     console.log(
       ok

@@ -20,8 +20,7 @@ export interface SoakOptions {
   messages: number;
   workers: number;
   kills: number;
-  /** Kills happen at random moments within this many ms after the start. */
-  killWindow: number;
+  /** Kills happen at random moments: when the server has received a random 5–75 % of the messages. */
   rtt?: number;
   seed?: number;
   timeout?: number;
@@ -51,12 +50,22 @@ function rng(seed: number) {
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const random = rng(o.seed ?? Date.now());
   const seen = new Map<string, number>();
+  const thresholds = Array.from({ length: o.kills }, () => Math.floor((0.05 + 0.7 * random()) * o.messages)).sort((a, b) => a - b);
+  let received = 0;
+  let killed = 0;
   const smtp = await startMockServer({
     rtt: o.rtt ?? 5,
     record: false,
     inboxLimit: 1,
     extensions: { starttls: false },
-    onMessage: (m) => seen.set(m.to[0]!, (seen.get(m.to[0]!) ?? 0) + 1),
+    onMessage: (m) => {
+      seen.set(m.to[0]!, (seen.get(m.to[0]!) ?? 0) + 1);
+      received++;
+      while (thresholds.length > 0 && received >= thresholds[0]!) {
+        thresholds.shift();
+        killOne();
+      }
+    },
   });
   const name = `soak-${process.pid}-${Date.now()}`;
   const queue = new MailQueue(name, {
@@ -84,25 +93,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     child.once('exit', () => procs.delete(child));
     return child;
   };
+  // SIGKILL one worker at random, and start a fresh one at once.
+  const killOne = () => {
+    const victims = [...procs];
+    const victim = victims[Math.floor(random() * victims.length)];
+    if (!victim) return;
+    victim.kill('SIGKILL');
+    killed++;
+    startWorker();
+  };
   const t0 = Date.now();
   try {
     for (let i = 0; i < o.messages; i += 1000) {
       await queue.addBulk(Array.from({ length: Math.min(1000, o.messages - i) }, (_, j) => ({ message: benchMessage(i + j) })));
     }
     for (let i = 0; i < o.workers; i++) startWorker();
-    // Kills at random moments, each followed at once by a fresh worker.
-    const kills = Array.from({ length: o.kills }, () => random() * o.killWindow).sort((a, b) => a - b);
-    let killed = 0;
-    const timers = kills.map((at) =>
-      setTimeout(() => {
-        const victims = [...procs];
-        const victim = victims[Math.floor(random() * victims.length)];
-        if (!victim) return;
-        victim.kill('SIGKILL');
-        killed++;
-        startWorker();
-      }, at),
-    );
     const deadline = Date.now() + (o.timeout ?? 300_000);
     for (;;) {
       const c = await queue.counts();
@@ -110,7 +115,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    for (const t of timers) clearTimeout(t);
     const seconds = (Date.now() - t0) / 1000;
 
     const counts = await queue.counts();

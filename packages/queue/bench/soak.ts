@@ -15,7 +15,6 @@ try {
     messages: Number(process.env.SOAK_MESSAGES ?? 20_000),
     workers: 4,
     kills: 3,
-    killWindow: 8000,
     seed: process.env.SOAK_SEED ? Number(process.env.SOAK_SEED) : undefined,
   });
   console.log(result.summary);

@@ -12,6 +12,7 @@ interface Config {
   host: string;
   port: number;
   poolMax: number;
+  perConnection?: number;
   redis?: string;
   queue?: string;
   budget?: { account: string; maxConnections: number; leaseTtl?: number };
@@ -23,7 +24,13 @@ interface Config {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
-const pool = { host: config.host, port: config.port, name: 'bench.sluice.test', maxConnections: config.poolMax };
+const pool = {
+  host: config.host,
+  port: config.port,
+  name: 'bench.sluice.test',
+  maxConnections: config.poolMax,
+  maxMessagesPerConnection: config.perConnection,
+};
 let refused = 0;
 const send = (msg: unknown) => process.send?.(msg);
 

@@ -15,7 +15,7 @@ describe('chaos soak (CI size)', () => {
       messages: 600,
       workers: 3,
       kills: 2,
-      killWindow: 1500,
+
       seed: 7,
       timeout: 100_000,
     });
