@@ -1,6 +1,6 @@
 export { createPool, emptyStats, Pool } from './pool/pool.js';
 export type { MailOptions, PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './pool/pool.js';
-export type { Logger, PoolOptions, ResolvedOptions } from './options.js';
+export type { ConnectionGate, ConnectionLease, Logger, PoolOptions, ResolvedOptions } from './options.js';
 export type { Body, Message, RecipientResult, SendResult, Timings } from './message.js';
 export type { DsnOptions, Envelope } from './protocol/commands.js';
 export type { Capabilities } from './protocol/capabilities.js';

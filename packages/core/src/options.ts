@@ -124,6 +124,26 @@ export interface PoolOptions {
   dkim?: DKIMOptions;
   /** sendMail(): turn `data:` images in `html` into embedded attachments, as nodemailer does. */
   attachDataUrls?: boolean;
+  /**
+   * Asked for a lease before each connection is opened (a budget shared with other processes, e.g.
+   * `@sluice/queue`'s Redis leases). The wait counts as connecting; close() and destroy() abort it.
+   * The lease is released when the connection closes or fails to open; when `lost` fires, the
+   * connection finishes what is in flight, starts no new MAIL and QUITs.
+   */
+  connectionGate?: ConnectionGate;
+}
+
+/** A permission to hold one connection open. */
+export interface ConnectionLease {
+  /** Called once, when the connection closed or could not be opened. */
+  release(): void;
+  /** Aborted when the permission is gone (expired, revoked, its store unreachable). */
+  readonly lost: AbortSignal;
+}
+
+export interface ConnectionGate {
+  /** Resolves when a connection may be opened. Rejects (or is left) when `signal` aborts. */
+  acquire(signal: AbortSignal): Promise<ConnectionLease>;
 }
 
 /** The pool's options after defaults: `pool.options`. Read defaults from here rather than re-deriving them. */
@@ -140,6 +160,7 @@ export interface ResolvedOptions {
   logger: Logger | undefined;
   /** What sendMail() composes with. */
   mail: MailerOptions;
+  connectionGate: ConnectionGate | undefined;
 }
 
 /** Every option createPool() takes. Anything else is an error, not ignored. */
@@ -176,6 +197,7 @@ export const OPTION_NAMES = [
   'defaults',
   'dkim',
   'attachDataUrls',
+  'connectionGate',
 ] as const satisfies ReadonlyArray<keyof PoolOptions>;
 
 const KNOWN = new Set<string>(OPTION_NAMES);
@@ -274,6 +296,14 @@ function checkChunking(value: unknown): { enabled: boolean; window: number; chun
   return { enabled: true, window: positiveInt(c.window ?? 1, 'chunking.window'), chunkSize: positiveInt(c.chunkSize ?? 65536, 'chunking.chunkSize') };
 }
 
+function checkGate(value: unknown): ConnectionGate | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || typeof (value as ConnectionGate).acquire !== 'function') {
+    throw bad(`connectionGate must be an object with an acquire(signal) method that resolves to a lease (got ${show(value)})`);
+  }
+  return value as ConnectionGate;
+}
+
 function checkLogger(value: unknown): void {
   if (value === undefined) return;
   const levels = ['debug', 'info', 'warn', 'error'];
@@ -366,6 +396,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     concurrencyProbeInterval: nonNegative(o.concurrencyProbeInterval ?? 1000, 'concurrencyProbeInterval (ms)', true),
     logger: o.logger,
     mail: checkMailerOptions({ defaults: o.defaults, dkim: o.dkim, attachDataUrls: o.attachDataUrls }),
+    connectionGate: checkGate(o.connectionGate),
   };
 }
 

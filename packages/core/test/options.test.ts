@@ -85,6 +85,7 @@ const BAD: Record<(typeof OPTION_NAMES)[number], Array<[value: unknown, message:
     ['key.pem', /dkim must be nodemailer DKIM options/],
   ],
   attachDataUrls: [['yes', /attachDataUrls must be true or false/]],
+  connectionGate: [[{ take: () => null }, /connectionGate must be an object with an acquire\(signal\) method/]],
 };
 
 const cases = Object.entries(BAD).flatMap(([option, values]) => values.map(([value, message]) => ({ option, value, message })));

@@ -25,9 +25,20 @@ export interface Mailer {
   sendMail(mail: MailOptions, options?: SendOptions): Promise<SendResult>;
   /** Connects, runs EHLO, STARTTLS and AUTH, QUITs. */
   verify(): Promise<VerifyResult>;
+  /**
+   * Puts the message on the durable queue given as `sluice({ …, queue })` (a `MailQueue` of
+   * `@sluice/queue`) instead of sending it: composed now, sent by a worker. Resolves with the job.
+   * Without a queue: rejects with EOPTIONS.
+   */
+  enqueue(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
   /** A snapshot of the pool's connections, queue and outcome counts. */
   readonly stats: PoolStats;
   readonly pool: Pool;
+}
+
+/** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
+export interface MailQueueLike {
+  addMail(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
 }
 
 /** The middleware returned by `sluice()`: `app.use(mailer)`, and the same API outside requests. */
@@ -93,8 +104,15 @@ function invalid(status: number, message: string): HttpErrorAnswer {
   return { status, headers: {}, body: { error: { code: 'EINVALID', kind: 'input', message, outcome: 'rejected' } } };
 }
 
-/** `const mailer = sluice(poolOptions)` or `sluice({ pool })`; then `app.use(mailer)`. */
-export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware {
+/**
+ * `const mailer = sluice(poolOptions)` or `sluice({ pool })`; then `app.use(mailer)`. Add `queue`
+ * (a MailQueue) for `req.mailer.enqueue()`; its owner closes it.
+ */
+export function sluice(input: (PoolOptions | { pool: Pool }) & { queue?: MailQueueLike }): SluiceMiddleware {
+  const { queue, ...options } = input;
+  if (queue !== undefined && typeof queue?.addMail !== 'function') {
+    throw new SluiceError(ErrorCodes.EOPTIONS, 'sluice({ queue }) needs a MailQueue from @sluice/queue', { permanent: true });
+  }
   const given = 'pool' in options ? options.pool : undefined;
   if ('pool' in options && typeof given?.send !== 'function') {
     throw new SluiceError(ErrorCodes.EOPTIONS, 'sluice({ pool }) needs a pool from createPool()', { permanent: true });
@@ -104,6 +122,8 @@ export function sluice(options: PoolOptions | { pool: Pool }): SluiceMiddleware 
     send: (message: Message, opts?: SendOptions) => pool.send(message, opts),
     sendMail: (mail: MailOptions, opts?: SendOptions) => pool.sendMail(mail, opts),
     verify: () => pool.verify(),
+    enqueue: (mail: MailOptions, opts?: Record<string, unknown>) =>
+      queue ? queue.addMail(mail, opts) : Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, 'enqueue() needs sluice({ …, queue })', { permanent: true })),
     get stats() {
       return pool.stats;
     },

@@ -13,8 +13,10 @@ export type {
   SluiceModuleOptions,
   SluiceOptionsFactory,
   SluicePoolOptions,
+  SluiceQueueOptions,
   VerifyOnStart,
 } from './sluice.module.js';
 export { SluiceModule } from './sluice.module.js';
 export type { TemplateAdapter, TemplateKind, TemplateOptions, TemplateRequest } from './template.js';
 export { templateFile } from './template.js';
+export type { MailQueueLike } from './mailer.js';

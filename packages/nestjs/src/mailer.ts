@@ -1,7 +1,24 @@
 import { Inject } from '@nestjs/common';
-import { ErrorCodes, type Message, type Pool, type PoolStats, type SendOptions, type SendResult, SluiceError, type VerifyOptions, type VerifyResult } from '@sluice/core';
+import {
+  ErrorCodes,
+  type MailOptions,
+  type Message,
+  type Pool,
+  type PoolStats,
+  type SendOptions,
+  type SendResult,
+  SluiceError,
+  type VerifyOptions,
+  type VerifyResult,
+} from '@sluice/core';
 import { composeMail, type MailerConfig, type SendMailOptions } from './compose.js';
 import { type MailPreview, previewPage, writePreview } from './preview.js';
+
+/** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
+export interface MailQueueLike {
+  addMail(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
+  close?(): Promise<void>;
+}
 
 /** The name of the pool registered without a `name`. */
 export const DEFAULT_MAILER_NAME = 'default';
@@ -22,7 +39,19 @@ export class MailerService {
     readonly name: string = DEFAULT_MAILER_NAME,
     private readonly config: MailerConfig = {},
     private readonly registry?: MailerLookup,
+    /** The durable queue of `forRoot({ queue })`, for enqueue(). */
+    readonly queue?: MailQueueLike,
   ) {}
+
+  /**
+   * Puts the message on the durable queue (`SluiceModule.forRoot({ queue: { name, connection } })`)
+   * instead of sending it: composed now, sent by a `@sluice/queue` worker. Resolves with the job.
+   * Without a queue: rejects with EOPTIONS.
+   */
+  enqueue(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }> {
+    if (!this.queue) return Promise.reject(new SluiceError(ErrorCodes.EOPTIONS, 'enqueue() needs SluiceModule.forRoot({ queue })', { permanent: true }));
+    return this.queue.addMail(mail, options);
+  }
 
   private readonly rendering = new Set<Promise<unknown>>();
 

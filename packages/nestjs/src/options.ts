@@ -1,5 +1,6 @@
 import { createPool, type Pool, type PoolOptions } from '@sluice/core';
 import type { MailDefaults, MailerConfig } from './compose.js';
+import type { MailQueueLike } from './mailer.js';
 import type { TemplateOptions } from './template.js';
 
 /** What to do when the SMTP server cannot be verified at startup. */
@@ -25,7 +26,12 @@ export type SluiceMailerOptions = (SluicePoolOptions | SluiceExistingPoolOptions
   template?: TemplateOptions;
 };
 
+/** `@sluice/queue`'s MailQueue options (its queue name as `name`), or a MailQueue you own. */
+export type SluiceQueueOptions = MailQueueLike | ({ name: string; connection: unknown } & Record<string, unknown>);
+
 export type SluiceModuleOptions = SluiceMailerOptions & {
+  /** A durable queue for `MailerService.enqueue()` (needs `@sluice/queue`). One given as options is closed at shutdown. */
+  queue?: SluiceQueueOptions;
   /** Verify the server (connect, EHLO, STARTTLS, AUTH) when the module initialises: 'fail' stops the app, 'warn' logs. Default false. */
   verifyOnStart?: VerifyOnStart;
 };

@@ -1,10 +1,10 @@
 import { ConfigurableModuleBuilder, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Pool, SluiceError } from '@sluice/core';
-import { DEFAULT_MAILER_NAME, getMailerToken, MailerService } from './mailer.js';
-import { openPool, type SluiceModuleOptions, type VerifyOnStart } from './options.js';
+import { DEFAULT_MAILER_NAME, getMailerToken, type MailQueueLike, MailerService } from './mailer.js';
+import { openPool, type SluiceModuleOptions, type SluiceQueueOptions, type VerifyOnStart } from './options.js';
 import { getMailerRegistryToken, MailerRegistry } from './registry.js';
 
-export type { SluiceExistingPoolOptions, SluiceMailerOptions, SluiceModuleOptions, SluicePoolOptions, VerifyOnStart } from './options.js';
+export type { SluiceExistingPoolOptions, SluiceMailerOptions, SluiceModuleOptions, SluicePoolOptions, SluiceQueueOptions, VerifyOnStart } from './options.js';
 
 export interface SluiceModuleExtras {
   /** Register the module globally. Default false. */
@@ -24,6 +24,7 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly name: string,
     readonly mailer: MailerService,
     readonly registry: MailerRegistry,
+    private readonly ownedQueue: MailQueueLike | undefined,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -47,6 +48,7 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     const added = this.registry.clear();
     await this.mailer.settled();
+    await this.ownedQueue?.close?.();
     if (this.owned) {
       const { queued, inFlight } = this.pool.stats;
       if (queued + inFlight > 0) this.logger.log(`Pool "${this.name}": delivering ${queued + inFlight} messages before closing`);
@@ -56,12 +58,21 @@ class SluicePoolLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function createLifecycle(options: SluiceModuleOptions, name: string): SluicePoolLifecycle {
-  const { verifyOnStart = false, ...rest } = options;
+async function createLifecycle(options: SluiceModuleOptions, name: string): Promise<SluicePoolLifecycle> {
+  const { verifyOnStart = false, queue: queueOptions, ...rest } = options;
+  const queue = await createQueue(queueOptions);
   const { pool, owned, config } = openPool(rest);
   const registry = new MailerRegistry(config, name);
-  const mailer = new MailerService(pool, name, config, registry);
-  return new SluicePoolLifecycle(pool, owned, verifyOnStart, name, mailer, registry);
+  const mailer = new MailerService(pool, name, config, registry, queue);
+  return new SluicePoolLifecycle(pool, owned, verifyOnStart, name, mailer, registry, queue !== queueOptions ? queue : undefined);
+}
+
+/** A MailQueue given is used as is; options create one (`@sluice/queue` is an optional peer, loaded only then). */
+async function createQueue(options: SluiceQueueOptions | undefined): Promise<MailQueueLike | undefined> {
+  if (options === undefined || typeof (options as MailQueueLike).addMail === 'function') return options as MailQueueLike | undefined;
+  const { name, ...queueOptions } = options as { name: string; connection: never };
+  const { MailQueue } = await import('@sluice/queue');
+  return new MailQueue(name, queueOptions);
 }
 
 // Both tokens are local to each registration (never exported), so several pools do not collide.

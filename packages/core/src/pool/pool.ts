@@ -12,7 +12,7 @@ import { Connection, type ConnectionOwner, type PeerMemory } from '../connection
 import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend, tracingSends } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
-import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
+import { type ConnectionLease, type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { ConcurrencyLimit } from '../policies/concurrency.js';
 import { decide } from '../policies/decide.js';
 import { TokenBucket } from '../policies/rate-limit.js';
@@ -66,6 +66,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private closing = false;
   private destroyed = false;
   private closePromise: Promise<void> | null = null;
+  /** connectionGate: the waits for a lease (aborted by close() and destroy()) and each connection's lease. */
+  private readonly gateWaits = new Set<AbortController>();
+  private readonly leases = new Map<Connection<Job>, ConnectionLease>();
   /** Inside free() or schedule(): see enter(). */
   private dispatching = false;
   private rescheduled = false;
@@ -265,6 +268,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       check();
     });
     this.cutOpening(reason);
+    for (const wait of this.gateWaits) wait.abort();
     for (const c of this.connections) c.destroy(reason);
     await closed;
     this.closePromise ??= Promise.resolve();
@@ -326,6 +330,31 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private openConnection(): void {
     this.connecting++;
+    const gate = this.options.connectionGate;
+    if (!gate) return this.connect(null);
+    // A shared budget (connectionGate, e.g. @sluice/queue's Redis leases): wait for a lease first;
+    // the wait counts as connecting, and close()/destroy() abort it.
+    const wait = new AbortController();
+    this.gateWaits.add(wait);
+    gate.acquire(wait.signal).then(
+      (lease) => {
+        this.gateWaits.delete(wait);
+        if (!wait.signal.aborted && !this.destroyed) return this.connect(lease);
+        lease.release();
+        this.connecting--;
+        this.maybeIdle();
+      },
+      (cause: unknown) => {
+        this.gateWaits.delete(wait);
+        this.connecting--;
+        if (wait.signal.aborted || this.destroyed) return this.maybeIdle();
+        const error = new SluiceError(ErrorCodes.ECONNECTION, `The connection gate failed: ${(cause as Error)?.message ?? cause}`, { cause, command: 'CONNECT' });
+        this.onConnectError(error, this.connectRound);
+      },
+    );
+  }
+
+  private connect(lease: ConnectionLease | null): void {
     const conn = new Connection<Job>(this.options.connection, this);
     const round = this.connectRound;
     this.opening.add(conn);
@@ -336,6 +365,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.connectFailures = 0;
         this.deadRounds = 0;
         this.connections.add(conn);
+        if (lease) {
+          this.leases.set(conn, lease);
+          // Lease lost: finish what is in flight, start no new MAIL, QUIT.
+          if (lease.lost.aborted) conn.quit();
+          else lease.lost.addEventListener('abort', () => conn.quit(), { once: true });
+        }
         // A connection set up is evidence of capacity (see ConcurrencyLimit.connected).
         this.limit.connected(this.connections.size);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
@@ -346,6 +381,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       },
       (error: SluiceError) => {
         this.connecting--;
+        lease?.release();
         // Not in `opening` any more: the pool cut it (nothing was left for it). Not a failure; what
         // was queued since counted on it, so schedule again.
         if (!this.opening.delete(conn)) {
@@ -514,6 +550,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
+    const lease = this.leases.get(conn);
+    if (lease) {
+      this.leases.delete(conn);
+      lease.release();
+    }
     this.emit('close', { connectionId: conn.id, error });
     publishClose(this, conn.id, error);
     this.schedule();
@@ -613,6 +654,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private retireIdle(): void {
     if (this.queue.length > 0 || this.delayed.size > 0) return;
+    // Closing with nothing left to send: no lease is needed any more.
+    for (const wait of this.gateWaits) wait.abort();
     for (const c of this.connections) if (c.isIdle) c.quit();
     // Attempts opened for a burst that is over: close() does not wait for their handshakes.
     this.cutOpening(new SluiceError(ErrorCodes.ECLOSED, 'The pool is closing and this connection is not needed', { outcome: 'failed' }));

@@ -1,0 +1,25 @@
+import { defineConfig } from 'tsup';
+
+// Bundles the bench, the soak and their child processes from the workspace sources.
+export default defineConfig({
+  entry: {
+    cluster: 'bench/cluster.ts',
+    soak: 'bench/soak.ts',
+    'server-process': 'bench/server-process.ts',
+    'worker-process': 'bench/worker-process.ts',
+    cli: 'src/cli.ts',
+  },
+  outDir: '.cache/bench',
+  format: ['esm'],
+  target: 'node20',
+  platform: 'node',
+  clean: true,
+  dts: false,
+  silent: true,
+  // The queue and the core from the sources; the mock server from its build (its own dependencies resolve from there).
+  noExternal: [/^@sluice\/core/],
+  external: ['@sluice/mock-server', 'bullmq', 'ioredis', 'nodemailer'],
+  esbuildOptions(options) {
+    options.conditions = ['@sluice/source'];
+  },
+});

@@ -1,0 +1,14 @@
+export { MailQueue } from './queue.js';
+export type { MailJobOptions, MailQueueOptions, QueueCounts } from './queue.js';
+export { MailWorker } from './worker.js';
+export type { MailWorkerOptions, WorkerMetrics } from './worker.js';
+export { Budget } from './budget.js';
+export type { BudgetOptions, BudgetState } from './budget.js';
+export type { HeldEntry } from './held.js';
+export type { MailJobData } from './message.js';
+export { DEFAULT_MAX_MESSAGE_SIZE } from './message.js';
+export type { Outcome } from './outcomes.js';
+export { isThrottling, isTooManyConnections } from './outcomes.js';
+export type { RedisConnection } from './redis.js';
+export { QueueError, QueueErrorCodes } from './errors.js';
+export type { QueueErrorCode } from './errors.js';
