@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { authenticate, chooseMechanism } from '../auth.js';
+import { type AuthMechanism, type AuthOptions, authenticate, chooseMechanism } from '../auth.js';
+import { type CustomAuthCredentials, customAuthenticate } from '../custom-auth.js';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
@@ -66,7 +67,16 @@ async function maybeStartTls(session: SetupSession, options: ConnectionOptions, 
     return capabilities;
   }
   const reply = await session.request('STARTTLS\r\n', options.timeouts.command, 'STARTTLS');
-  if (reply.code !== 220) throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
+  if (reply.code !== 220) {
+    // opportunisticTLS (nodemailer's): a refused STARTTLS (454, RFC 3207 §4) leaves the session as it
+    // was, so it goes on in clear, unless credentials would then go in clear without allowInsecureAuth.
+    // A handshake that fails after the 220 is not covered: that socket is gone.
+    if (options.opportunisticTLS && !requireTLS && (!options.auth || options.allowInsecureAuth)) {
+      options.logger?.warn?.(`STARTTLS refused (${reply.code}): going on unencrypted (opportunisticTLS)`, { host: options.host });
+      return capabilities;
+    }
+    throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
+  }
   // RFC 3207 §4.2 / CVE-2011-0411: anything the server sent after the 220 in clear text would be
   // injected into the TLS session. No reply is owed now; any buffered byte is an attack.
   if (session.partial) throw new SluiceError(ErrorCodes.ETLS, 'The server sent data after its STARTTLS reply', { command: 'STARTTLS', permanent: true });
@@ -85,7 +95,13 @@ async function maybeAuthenticate(session: SetupSession, options: ConnectionOptio
       { command: 'AUTH', permanent: true },
     );
   }
-  const mechanism = chooseMechanism(auth, capabilities.auth, authMethod);
-  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? 'AUTH ***' : line.trim()), auth, mechanism);
+  const custom = authMethod === undefined ? undefined : options.customAuth?.[authMethod];
+  if (custom) {
+    const exchange = (line: string) => session.request(line, timeouts.command, `AUTH ${authMethod} ***`);
+    await customAuthenticate(exchange, custom, authMethod as string, auth as CustomAuthCredentials, capabilities);
+    return true;
+  }
+  const mechanism = chooseMechanism(auth as AuthOptions, capabilities.auth, authMethod as AuthMechanism | undefined);
+  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? 'AUTH ***' : line.trim()), auth as AuthOptions, mechanism);
   return true;
 }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
+import { connectThroughProxy } from './proxy.js';
 
 /** The listeners a connection keeps on its socket (the same three across a STARTTLS upgrade). */
 export interface SocketListeners {
@@ -58,12 +59,14 @@ function timedOut(message: string, command: string, after: number): { after: num
   return { after, error: () => new SluiceError(ErrorCodes.ETIMEDOUT, message, { command }) };
 }
 
-/** Opens the TCP (or implicit TLS, RFC 8314) socket. */
-export function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
-  const { host, port, secure, localAddress } = options;
+/** Opens the TCP (or implicit TLS, RFC 8314) socket: directly, or over the tunnel of the `proxy` option. */
+export async function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
+  const { host, port, secure, localAddress, proxy } = options;
   const after = options.timeouts.connect;
+  const tunnel = proxy ? await connectThroughProxy(options, proxy, pending) : undefined;
+  if (tunnel && !secure) return tunnel;
   const socket: net.Socket = secure
-    ? tls.connect({ ...tlsOptions(options), host, port, localAddress } as tls.ConnectionOptions)
+    ? tls.connect({ ...tlsOptions(options), ...(tunnel ? { socket: tunnel } : { host, port, localAddress }) } as tls.ConnectionOptions)
     : net.connect({ host, port, localAddress });
   socket.setNoDelay(true);
   return established(
