@@ -1,7 +1,17 @@
 import { Inject } from '@nestjs/common';
-import { ErrorCodes, type Message, type Pool, type PoolStats, type SendOptions, type SendResult, SluiceError, type VerifyOptions, type VerifyResult } from '@sluice/core';
+import {
+  ErrorCodes,
+  type Message,
+  type Pool,
+  type PoolStats,
+  type SendOptions,
+  type SendResult,
+  SluiceError,
+  type VerifyOptions,
+  type VerifyResult,
+} from '@sluice/core';
 import { composeMail, type MailerConfig, type SendMailOptions } from './compose.js';
-import { type MailPreview, previewPage, writePreview } from './preview.js';
+import { type MailPreview, previewMail } from './preview.js';
 
 /** The name of the pool registered without a `name`. */
 export const DEFAULT_MAILER_NAME = 'default';
@@ -72,9 +82,7 @@ export class MailerService {
     const { transporterName, ...rest } = mail;
     const target = this.route(transporterName);
     if (target !== this) return target.preview(rest, options);
-    const composed = await composeMail(this.config, rest);
-    const html = previewPage(composed);
-    return options.file === undefined ? { mail: composed, html } : { mail: composed, html, file: await writePreview(options.file, html) };
+    return previewMail(await composeMail(this.config, rest), options.file);
   }
 
   /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. `timeout` (ms): ETIMEDOUT and the connection cut; `signal`: EABORT. */

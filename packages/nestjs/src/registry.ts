@@ -20,8 +20,7 @@ export class MailerRegistry {
 
   /** Creates a mailer (and its pool, unless `pool` is given) under `name`. Throws EOPTIONS if the name is taken or the options are invalid. */
   add(name: string, options: SluiceMailerOptions): MailerService {
-    if (typeof name !== 'string' || name === '') throw optionsError('A mailer name must be a non-empty string');
-    if (this.mailers.has(name)) throw optionsError(`A mailer named "${name}" exists already: remove() it first`);
+    checkNewName(this.mailers, name);
     const { pool, owned, config } = openPool({
       ...options,
       template: options.template ?? this.base.template,
@@ -35,7 +34,7 @@ export class MailerRegistry {
   /** The mailer added under `name`. Throws EOPTIONS if there is none. */
   get(name: string): MailerService {
     const entry = this.mailers.get(name);
-    if (!entry) throw optionsError(`No mailer named "${name}" (add it with MailerRegistry.add())`);
+    if (!entry) throw noMailerError(name);
     return entry.mailer;
   }
 
@@ -65,6 +64,17 @@ export class MailerRegistry {
   async clear(): Promise<void> {
     await Promise.all(this.names().map((name) => this.remove(name)));
   }
+}
+
+/** Throws EOPTIONS unless `name` is a non-empty string not yet in `taken`. */
+export function checkNewName(taken: ReadonlyMap<string, unknown>, name: string): void {
+  if (typeof name !== 'string' || name === '') throw optionsError('A mailer name must be a non-empty string');
+  if (taken.has(name)) throw optionsError(`A mailer named "${name}" exists already: remove() it first`);
+}
+
+/** EOPTIONS: no mailer added under `name`. */
+export function noMailerError(name: string): SluiceError {
+  return optionsError(`No mailer named "${name}" (add it with MailerRegistry.add())`);
 }
 
 function optionsError(message: string): SluiceError {
