@@ -1,5 +1,5 @@
 import { SMTPServer } from 'smtp-server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type CustomAuthContext, createPool, type Pool, type PoolOptions, type SluiceError } from '../src/index.js';
 
 // smtp-server as the peer: it runs the SASL exchange of the mechanisms it knows, and answers 504 to an
@@ -7,15 +7,6 @@ import { type CustomAuthContext, createPool, type Pool, type PoolOptions, type S
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const PASS = 'hunter2-secret';
-
-let servers: SMTPServer[] = [];
-let pools: Pool[] = [];
-afterEach(async () => {
-  await Promise.all(pools.map((p) => p.destroy()));
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  servers = [];
-  pools = [];
-});
 
 async function start() {
   const received: Array<{ user: unknown }> = [];
@@ -38,14 +29,14 @@ async function start() {
       });
     },
   });
-  servers.push(server);
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.server.address() as { port: number }).port, received, logins };
 }
 
 function pool(port: number, options: Partial<PoolOptions>): Pool {
   const p = createPool({ host: '127.0.0.1', port, name: 'client.sluice.test', allowInsecureAuth: true, retry: false, ...options });
-  pools.push(p);
+  onTestFinished(() => p.destroy());
   return p;
 }
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { SocksClient } from 'socks';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
-import type { Cancel } from './socket.js';
+import { type Cancel, guarded, timedOut } from './socket.js';
 
 export interface ProxyTarget {
   protocol: 'socks4' | 'socks5' | 'http';
@@ -64,35 +64,13 @@ export function connectThroughProxy(options: ConnectionOptions, proxy: ProxyTarg
   socket.setNoDelay(true);
   const failure = (message: string, permanent = false) =>
     new SluiceError(ErrorCodes.ECONNECTION, `Proxy ${proxy.label} to ${host}:${port}: ${message}`, { command: 'CONNECT', permanent });
-  return new Promise<net.Socket>((resolve, reject) => {
-    let settled = false;
-    const finish = () => {
-      settled = true;
-      pending(null);
-      clearTimeout(timer);
-    };
-    const fail = (err: SluiceError) => {
-      if (settled) return;
-      finish();
-      socket.destroy();
-      reject(err);
-    };
-    pending(fail);
-    const timer = setTimeout(
-      () =>
-        fail(new SluiceError(ErrorCodes.ETIMEDOUT, `Connection to ${host}:${port} through ${proxy.label} timed out after ${after} ms`, { command: 'CONNECT' })),
-      after,
-    );
+  const timeout = timedOut(`Connection to ${host}:${port} through ${proxy.label} timed out after ${after} ms`, 'CONNECT', after);
+  return guarded<net.Socket>(socket, timeout, pending, (done, fail) => {
     socket.once('error', (err) => fail(failure(err.message)));
     socket.once('connect', () => {
       const tunnel = proxy.protocol === 'http' ? httpConnect(socket, proxy, host, port) : socksConnect(socket, proxy, host, port, after);
       tunnel.then(
-        () => {
-          if (settled) return;
-          finish();
-          socket.removeAllListeners('error');
-          resolve(socket);
-        },
+        () => done(socket),
         (err: Error & { permanent?: boolean }) => fail(failure(err.message, err.permanent)),
       );
     });
