@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startMockServer } from '@sluice/mock-server';
 import { describe, expect, it } from 'vitest';
+import { Spool } from '../src/spool.js';
 import { legacySender, onCleanup, rawSmtp, relayTo, upstream, waitUntil } from './helpers.js';
 
 const ls = async (dir: string) => (await readdir(dir)).sort();
@@ -15,7 +16,7 @@ describe('upstream down', () => {
     const mail = legacySender(relay.port);
     for (let i = 0; i < 5; i++) await mail.sendMail({ from: 'a@example.com', to: `r${i}@example.com`, subject: `down ${i}`, text: 'x' });
     await waitUntil(() => log.records().some((r) => String(r.msg).startsWith('deferred')), 10_000, 'a deferral');
-    expect((await ls(path.join(spoolDir, 'queue'))).filter((f) => f.endsWith('.msg'))).toHaveLength(5);
+    expect(await new Spool(spoolDir).list('queue')).toHaveLength(5);
     const status = await relay.status();
     expect(status.queue.depth).toBe(5);
     expect(status.queue.oldestAgeSeconds).not.toBeNull();

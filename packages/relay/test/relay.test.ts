@@ -1,6 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Spool } from '../src/spool.js';
 import { legacySender, relayTo, upstream } from './helpers.js';
 
 describe('end to end', () => {
@@ -44,8 +45,8 @@ describe('end to end', () => {
     const mail = legacySender(relay.port);
     const info = await mail.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' });
     const id = /queued as (\S+)/.exec(info.response)![1];
-    const file = await readFile(path.join(spoolDir, 'queue', `${id}.msg`));
-    expect(file.toString('latin1')).toMatch(/^SLUICE-SPOOL\/1 \d+\n\{/);
-    expect(file.toString()).toContain('Subject: s');
+    const { header, body } = await new Spool(spoolDir).read('queue', id); // another instance: what is on disk
+    expect(header).toMatchObject({ v: 1, id, from: 'a@example.com', to: ['b@example.com'] });
+    expect(body.toString()).toContain('Subject: s');
   });
 });

@@ -7,13 +7,14 @@ import type net from 'node:net';
 import Denque from 'denque';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { PreparedMessage } from '../message.js';
-import type { ConnectionOptions, Logger } from '../options.js';
+import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { type Reply, ReplyParser } from '../protocol/reply.js';
-import { CONNECTION_LOST, type TransactionResult, classify, ok } from './classify.js';
+import { CONNECTION_LOST, type TransactionResult, classify, ok, refusedBehindDot } from './classify.js';
 import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
+import { WireTrace } from './trace.js';
 import { type Cancel, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
@@ -36,6 +37,17 @@ export interface ConnectionOwner<J extends PreparedMessage> {
   idle(conn: Connection<J>): void;
   /** The socket closed (error is null for an orderly close). */
   closed(conn: Connection<J>, error: SluiceError | null): void;
+  /** What the owner remembers about the server across connections; read when a connection opens. */
+  readonly peer?: PeerMemory;
+}
+
+/** What one connection learnt about the server that every later connection should know. */
+export interface PeerMemory {
+  /**
+   * The server refused a command written right behind the final "." (503, stricter than RFC 2920 §3.1,
+   * as Haraka 3.3): the next envelope waits for the "."'s reply (2 round trips per message with DATA).
+   */
+  noPipeliningAfterDot: boolean;
 }
 
 interface Expectation {
@@ -90,6 +102,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private cancelPending: Cancel | null = null;
   private pipelining = false;
   private chunking = false;
+  /** The next envelope may join the content's write (RFC 2920 §3.1), unless the server refuses that. */
+  private afterDot = true;
+  /** Ends the stream body being read, if the connection closes meanwhile (stream-body.ts). */
+  private stopStream: (() => void) | null = null;
   private quitSent = false;
   private readonly deadline = new Deadline((what) =>
     this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
@@ -107,12 +123,14 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private readonly session: SetupSession;
   private readonly wire: Wire;
   private readonly streamHost: StreamHost;
+  private readonly trace: WireTrace;
 
   constructor(
     private readonly options: ConnectionOptions,
     private readonly owner: ConnectionOwner<J>,
   ) {
     this.parser = new ReplyParser(options.replyLimits);
+    this.trace = new WireTrace(options.logger, this.id);
     const self = this;
     this.session = {
       request: (line, timeout, what) => this.request(line, timeout, what),
@@ -144,6 +162,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       retire: () => {
         this.retiring = true;
       },
+      violation: (error) => this.destroy(error),
       afterContent: (out) => this.afterContent(out),
       stream: (txn) => {
         this.writing = true;
@@ -159,12 +178,25 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       },
       chunkSize: options.chunkSize,
       timeouts: options.timeouts,
+      onClose: (stop) => {
+        this.stopStream = stop;
+      },
+      waitingForBody: (waiting) => {
+        if (this.state === 'closed') return;
+        // RFC 5321 §4.5.3.2.5: the data-block timeout covers the wait for the next piece of the body too.
+        if (waiting) this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block (waiting for the message body)');
+        else this.rearm();
+      },
       expect: this.wire.expect,
       writeAndDrain: (chunks) => this.writeAndDrain(chunks),
       failed: (txn, error) => {
         txn.done = true;
         this.active.splice(this.active.indexOf(txn), 1);
-        this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
+        // A bad body is the message's fault; a spool that could not be written is not.
+        const result: TransactionResult = error.permanent
+          ? { type: 'rejected', error, rejected: [] }
+          : { type: 'transient', error, rejected: [], retry: [], immediate: false };
+        this.owner.settle(this, txn.job as J, result, true);
         this.destroy(error);
       },
       contentWritten: (out) => {
@@ -229,6 +261,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const caps = this.capabilities;
     this.pipelining = this.options.pipelining && caps.pipelining;
     this.chunking = this.options.chunking && caps.chunking;
+    this.afterDot = !this.owner.peer?.noPipeliningAfterDot;
     this.state = 'ready';
     this.lastActive = Date.now();
     return caps;
@@ -263,13 +296,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     return new Promise<Reply>((resolve, reject) => {
       const closed = this.setupClosed();
       if (closed) return reject(closed);
-      this.log('debug', `C: ${what}`);
+      this.trace.line('debug', `C: ${line === null || what.startsWith('AUTH') ? what : line.trim()}`);
       this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
     }).then((reply) => {
-      // Some servers echo the credentials they got in their AUTH replies: log only the code of those
-      // (auth.ts redacts the text before it reaches an error).
-      this.log('debug', what.startsWith('AUTH') ? `S: ${reply.code} (AUTH reply text not logged)` : `S: ${reply.lines[reply.lines.length - 1]}`);
+      // Some servers echo the credentials they got in their AUTH replies: trace.ts logs only the code of
+      // those (auth.ts redacts the text before it reaches an error).
+      this.trace.reply(what, reply);
       return reply;
     });
   }
@@ -301,7 +334,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (refused) return this.owner.settle(this, job, { type: 'rejected', error: refused, rejected: [] }, false);
     this.started++;
     if (this.started >= this.options.maxMessages) this.retiring = true;
-    const txn = newTransaction(job, this.chunking, this.active.length > 0);
+    const txn = newTransaction(job, this.chunking, this.active.length > 0, group !== null);
     this.active.push(txn);
     // RFC 5321 §4.1.1.5: clear a failed transaction's state before the next MAIL.
     const reset = this.needsReset;
@@ -316,7 +349,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * (RFC 2920 §3.1), or QUIT when this connection retires (QUIT may end a group).
    */
   private afterContent(out: Buffer[]): void {
-    if (this.pipelining && !this.chunking && this.canAccept) {
+    if (this.pipelining && !this.chunking && this.afterDot && this.canAccept) {
       this.group = out;
       this.groupTaken = false;
       try {
@@ -339,6 +372,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     // RFC 5321 §4.5.3.2.5: each block of content may take up to the data-block timeout.
     this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block');
     await drained(socket);
+    this.rearm();
+  }
+
+  /** The deadline follows the FIFO's head again. */
+  private rearm(): void {
     const head = this.fifo.peekFront();
     if (head) this.deadline.arm(head.timeout, head.kind);
     else this.deadline.disarm();
@@ -350,8 +388,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const index = this.active.indexOf(txn);
     if (index !== -1) this.active.splice(index, 1);
     const result = classify(txn, this.closeError);
-    // RFC 5321 §4.1.1.5: a failed transaction whose MAIL was accepted leaves state on the server.
-    if (result.type !== 'delivered' && ok(txn.mail)) this.needsReset = true;
+    // RFC 5321 §4.1.1.5: a failed transaction whose MAIL was accepted leaves state on the server, unless
+    // the final "." of its content got a reply: that ends the transaction whatever it says (§4.1.1.4).
+    // (A refused BDAT LAST is not said to end it, RFC 3030 §2: RSET stays.)
+    const over = !txn.chunking && txn.final !== null && txn.accepted > 0;
+    if (result.type !== 'delivered' && ok(txn.mail) && !over) this.needsReset = true;
+    if (refusedBehindDot(txn) && this.afterDot) {
+      // Stricter than RFC 2920: for this connection and, through the owner, every later one.
+      this.afterDot = false;
+      if (this.owner.peer) this.owner.peer.noPipeliningAfterDot = true;
+      this.trace.line('info', 'The server refuses commands pipelined behind the final ".": the next envelope waits for its reply');
+    }
     this.lastActive = Date.now();
     this.owner.settle(this, txn.job as J, result, txn.streamed);
     if (!this.writing) this.resume();
@@ -363,6 +410,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
 
   private expect(e: Expectation, what?: string): void {
     this.fifo.push(e);
+    this.trace.command(e.kind, e.txn, e.index);
     if (this.fifo.length === 1) this.deadline.arm(e.timeout, what ?? e.kind);
   }
 
@@ -386,6 +434,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       }
       throw new SluiceError(ErrorCodes.EPROTOCOL, `Unexpected reply with no command outstanding: ${reply.lines.join(' ')}`, { reply });
     }
+    if (!e.resolve) this.trace.reply(e.kind, reply); // setup replies: request() logs them
     const next = this.fifo.peekFront();
     if (next) this.deadline.arm(next.timeout, next.kind);
     else this.deadline.disarm();
@@ -444,6 +493,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const wasReady = this.state !== 'connecting';
     this.state = 'closed';
     this.deadline.clear();
+    const stopStream = this.stopStream;
+    this.stopStream = null;
     this.socket?.destroy();
     const owed = this.fifo.toArray();
     this.fifo.clear();
@@ -468,11 +519,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       txn.done = true;
       this.owner.settle(this, txn.job as J, classify(txn, this.closeError), txn.streamed);
     }
+    stopStream?.(); // after the transactions settled: the stream's own end sees them done
     if (wasReady) this.owner.closed(this, error && this.quitSent && active.length === 0 ? null : error);
-  }
-
-  private log(level: keyof Logger, message: string): void {
-    const fn = this.options.logger?.[level];
-    if (fn) fn.call(this.options.logger, message, { connection: this.id });
   }
 }

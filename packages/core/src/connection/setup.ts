@@ -6,6 +6,8 @@ import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { defaultClientName } from '../protocol/client-name.js';
 import type { Reply } from '../protocol/reply.js';
+import { log } from '../log.js';
+import { redactAuth } from './trace.js';
 
 /**
  * What setup needs from its connection: one request/reply exchange (as auth.ts has it), the TLS
@@ -72,7 +74,7 @@ async function maybeStartTls(session: SetupSession, options: ConnectionOptions, 
     // was, so it goes on in clear, unless credentials would then go in clear without allowInsecureAuth.
     // A handshake that fails after the 220 is not covered: that socket is gone.
     if (options.opportunisticTLS && !requireTLS && (!options.auth || options.allowInsecureAuth)) {
-      options.logger?.warn?.(`STARTTLS refused (${reply.code}): going on unencrypted (opportunisticTLS)`, { host: options.host });
+      log(options.logger, 'warn', { host: options.host }, `STARTTLS refused (${reply.code}): going on unencrypted (opportunisticTLS)`);
       return capabilities;
     }
     throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
@@ -102,6 +104,6 @@ async function maybeAuthenticate(session: SetupSession, options: ConnectionOptio
     return true;
   }
   const mechanism = chooseMechanism(auth as AuthOptions, capabilities.auth, authMethod as AuthMechanism | undefined);
-  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? 'AUTH ***' : line.trim()), auth as AuthOptions, mechanism);
+  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? redactAuth(line) : line.trim()), auth as AuthOptions, mechanism);
   return true;
 }

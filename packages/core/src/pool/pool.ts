@@ -6,9 +6,10 @@
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
-import { type Compose, type MailOptions, createComposer } from '../compose.js';
+import { type Compose, type MailOptions, createComposer, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
-import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
+import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend, tracingSends } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -37,6 +38,8 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
  */
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
+  /** What a connection learnt about the server, for every later one (read when a connection opens). */
+  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
@@ -86,6 +89,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    // No closure, no context when nobody subscribes to sluice:send (the hot path).
+    if (!tracingSends()) return this.sendUntraced(message, options);
+    return traceSend(this, 'send', () => envelopeOf(message), () => this.sendUntraced(message, options));
+  }
+
+  private sendUntraced(message: Message, options: SendOptions): Promise<SendResult> {
     const limit = options.bufferUpTo;
     if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options, false);
     if (!(typeof limit === 'number' && limit >= 0)) {
@@ -135,8 +144,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       if (signal) {
         job.onAbort = () => {
           if (job.state !== 'queued' && job.state !== 'delayed') return;
+          const wasQueued = job.state === 'queued';
           job.state = 'done';
           this.delayed.delete(job);
+          // Out of the queue at once (a linear search: aborts are rare), so that stats and the
+          // scheduler never count a withdrawn message nor open a connection for it.
+          if (wasQueued) this.withdraw(job);
           this.counters.failed++;
           reject(abortError(signal));
           job.release();
@@ -150,12 +163,23 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     });
   }
 
+  private withdraw(job: Job): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      if (this.queue.peekAt(i) === job) {
+        this.queue.removeOne(i);
+        return;
+      }
+    }
+  }
+
   /**
    * Composes a message through nodemailer (MIME is not written by hand), with the pool's `defaults`,
    * `dkim` and `attachDataUrls` and the mail's own `dkim`, and sends it.
    */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    return this.accept(() => this.compose(mail), options);
+    if (!tracingSends()) return this.accept(() => this.compose(mail), options);
+    const envelope = () => mailEnvelope({ ...this.options.mail.defaults, ...mail });
+    return traceSend(this, 'sendMail', envelope, () => this.accept(() => this.compose(mail), options));
   }
 
   /**
@@ -278,7 +302,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
     // Then open connections for what the open ones cannot take soon.
     const now = Date.now();
-    if (now < this.connectBackoffUntil) return this.wakeAt(this.connectBackoffUntil - now);
+    if (now < this.connectBackoffUntil) {
+      publishWait(this, 'connect-backoff', this.connectBackoffUntil - now, this.queue.length);
+      return this.wakeAt(this.connectBackoffUntil - now);
+    }
     // The limit is read (and may grow by a probe) only when more connections are wanted.
     while (this.queue.length > this.soonCapacity() && this.connections.size + this.connecting < this.limit.limit) {
       this.openConnection();
@@ -312,6 +339,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         // A connection set up is evidence of capacity (see ConcurrencyLimit.connected).
         this.limit.connected(this.connections.size);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
+        publishConnect(this, conn.id, conn.encrypted, Object.keys(capabilities.raw));
         if (this.destroyed) return conn.destroy();
         conn.resume();
         this.schedule();
@@ -331,6 +359,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private onConnectError(error: SluiceError, round: number): void {
     this.emit('connect-error', error);
+    publishConnectError(this, error);
     if (this.destroyed) return;
     this.handleConnectError(error, round);
     // A close() waiting for this attempt to end is woken here: a failed attempt emits no 'close'.
@@ -350,6 +379,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       // setup may be what the server is serving: lower the limit to them, never charge a message.
       const serving = this.connections.size + this.connecting;
       const pause = this.limit.refused(serving);
+      publishThrottle(this, this.limit.value, this.options.maxConnections, error.responseCode, pause);
       if (pause > 0) this.connectBackoffUntil = Math.max(this.connectBackoffUntil, Date.now() + pause);
       if (serving > 0 || pause > 0) return this.schedule();
       // Nothing of ours is open, opening or just closed: as good as any other failed attempt.
@@ -413,6 +443,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       assert(job.state === 'queued', 'a job in the queue is queued');
       if (this.bucket && !this.bucket.take()) {
         this.wakeAt(this.bucket.wait());
+        publishWait(this, 'rate-limit', this.bucket.wait(), this.queue.length);
         return null;
       }
       this.queue.shift();
@@ -439,7 +470,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       job.pending.push(...result.pending);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
     }
-    const attempt = { result, accepted: job.accepted.length, to: job.to, rest: job.rest, consumed: job.consumed, attempts: job.attempts, retries: job.retries };
+    const { accepted, to, rest, consumed, attempts, retries } = job;
+    const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
@@ -447,6 +479,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.deliver(job);
         break;
       case 'continue':
+        job.recipients(verdict.recipients);
+        this.requeue(job, 0, true);
+        break;
+      case 'resend':
+        // Not a retry: the same attempt, written again now that the connection waits for the "."'s reply.
+        job.attempts--;
         job.recipients(verdict.recipients);
         this.requeue(job, 0, true);
         break;
@@ -477,6 +515,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
     this.emit('close', { connectionId: conn.id, error });
+    publishClose(this, conn.id, error);
     this.schedule();
     this.maybeIdle();
   }
