@@ -34,17 +34,16 @@ export interface ConnectionOptions {
   requireTLS: boolean;
   /** Never use STARTTLS, even when offered. */
   ignoreTLS: boolean;
-  /** Go on in clear when the server refuses STARTTLS (never with credentials, unless allowInsecureAuth). */
+  /** See PoolOptions for these two. */
   opportunisticTLS: boolean;
+  lmtp: boolean;
   /** The client name sent in EHLO/HELO; null: worked out once connected (see defaultClientName). */
   name: string | null;
   auth: AuthOptions | CustomAuthCredentials | undefined;
   authMethod: AuthMechanism | (string & {}) | undefined;
-  /** Custom AUTH handlers by upper-case mechanism name. */
   customAuth: Record<string, CustomAuthHandler> | undefined;
   /** Allow credentials over an unencrypted connection. Default false. */
   allowInsecureAuth: boolean;
-  /** The proxy the socket goes through, when set. */
   proxy: ProxyTarget | undefined;
   /** Use PIPELINING when offered. */
   pipelining: boolean;
@@ -82,10 +81,7 @@ export interface PoolOptions {
   requireTLS?: boolean;
   /** Never use STARTTLS (not even when offered). */
   ignoreTLS?: boolean;
-  /**
-   * When STARTTLS is offered but refused (454), go on in clear instead of failing (nodemailer's option). Trade-off: someone
-   * on the path can force the refusal and read the mail; credentials still never go in clear without allowInsecureAuth.
-   */
+  /** A refused STARTTLS (454) goes on in clear (trade-off: anyone on the path can force that); never with credentials unless allowInsecureAuth. */
   opportunisticTLS?: boolean;
   /** Send credentials over an unencrypted connection. Default false. */
   allowInsecureAuth?: boolean;
@@ -94,6 +90,8 @@ export interface PoolOptions {
   authMethod?: AuthMechanism | (string & {});
   /** nodemailer's custom AUTH handlers: `{ MYMECH: async (ctx) => { const r = await ctx.sendCommand('AUTH MYMECH …'); … } }`, used with `authMethod: 'MYMECH'`. */
   customAuth?: Record<string, CustomAuthHandler>;
+  /** Speak LMTP (RFC 2033) to a local delivery agent (Dovecot, Cyrus): LHLO, one reply per recipient after the "." (no BDAT). */
+  lmtp?: boolean;
   /** Connect through a proxy: `'socks5://user:pass@host:1080'`, `'socks4://host:1080'` or `'http://host:3128'` (HTTP CONNECT). */
   proxy?: string;
   /**
@@ -175,6 +173,7 @@ export const OPTION_NAMES = [
   'customAuth',
   'opportunisticTLS',
   'proxy',
+  'lmtp',
   'name',
   'localAddress',
   'maxConnections',
@@ -312,7 +311,8 @@ function checkEndpoint(o: PoolOptions): void {
     throw bad(`localAddress must be an IP address of this host (got ${show(o.localAddress)})`);
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw bad(`name must be a host name for EHLO (got ${show(o.name)})`);
-  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'opportunisticTLS', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const) boolean(o[key], key);
+  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'opportunisticTLS', 'lmtp', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const)
+    boolean(o[key], key);
 }
 
 /** Checks options (unknown keys are an error, not ignored) and fills defaults. Every error is EOPTIONS and names the option. */
@@ -363,6 +363,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
       requireTLS: o.requireTLS ?? false,
       ignoreTLS: o.ignoreTLS ?? false,
       opportunisticTLS: o.opportunisticTLS ?? false,
+      lmtp: o.lmtp ?? false,
       name,
       auth: o.auth,
       authMethod,
@@ -370,7 +371,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
       allowInsecureAuth: o.allowInsecureAuth ?? false,
       proxy: parseProxy(o.proxy),
       pipelining: o.pipelining ?? true,
-      chunking: chunking.enabled,
+      chunking: chunking.enabled && !o.lmtp,
       chunkingWindow: chunking.window,
       chunkSize: chunking.chunkSize,
       maxMessages: positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection'),

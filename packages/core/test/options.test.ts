@@ -30,6 +30,7 @@ const BAD: Record<(typeof OPTION_NAMES)[number], Array<[value: unknown, message:
     [{ 'MY MECH': () => {} }, /customAuth key "MY MECH" is not a SASL mechanism name/],
   ],
   opportunisticTLS: [['yes', /opportunisticTLS must be true or false/]],
+  lmtp: [[1, /lmtp must be true or false/]],
   proxy: [
     [1080, /proxy must be a URL string/],
     ['not a url', /proxy is not a valid URL/],

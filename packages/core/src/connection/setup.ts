@@ -44,8 +44,11 @@ export async function setup(session: SetupSession, options: ConnectionOptions): 
 async function hello(session: SetupSession, options: ConnectionOptions): Promise<Capabilities> {
   const { timeouts } = options;
   const name = options.name ?? defaultClientName(os.hostname(), session.localAddress);
-  const ehlo = await session.request(`EHLO ${name}\r\n`, timeouts.command, 'EHLO');
+  // RFC 2033 §4.1: LMTP says LHLO, and has no HELO to fall back to.
+  const verb = options.lmtp ? 'LHLO' : 'EHLO';
+  const ehlo = await session.request(`${verb} ${name}\r\n`, timeouts.command, verb);
   if (ehlo.code === 250) return parseCapabilities(ehlo);
+  if (options.lmtp) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'LHLO', ehlo);
   // RFC 5321 §3.2: a server that does not know EHLO answers "command unrecognized" (500), "not
   // implemented" (502) or "parameter not implemented" (504): only then fall back to HELO. A 4xx
   // (421 included) is "not now", and another 5xx (554 "no service") a refusal: falling back would lose
