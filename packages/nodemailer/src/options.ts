@@ -30,6 +30,8 @@ export interface NodemailerSmtpOptions {
   allowInsecureAuth?: boolean;
   /** `'socks5://host:1080'`, `'socks4://host:1080'` or `'http://host:3128'` (HTTP CONNECT). */
   proxy?: string;
+  /** Speak LMTP (RFC 2033) instead of SMTP. */
+  lmtp?: boolean;
   /** nodemailer's pooling switch: sluice always pools, so `true` and `false` both mean "a sluice pool". */
   pool?: boolean;
   maxConnections?: number;
@@ -48,7 +50,6 @@ export interface NodemailerSmtpOptions {
 
 /** nodemailer options that have no sluice equivalent yet: refused by name, never ignored. */
 const NOT_YET: Record<string, string> = {
-  lmtp: 'LMTP',
   connection: 'an already connected socket',
   direct: 'direct delivery to the recipients’ MX hosts',
   sendmail: 'the sendmail binary',

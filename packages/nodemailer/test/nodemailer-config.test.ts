@@ -100,7 +100,7 @@ describe("a configuration from nodemailer's documentation, unchanged but for the
 
   it.each([
     [{ host: 'localhost', proxy: 'https://localhost:3128' }, /proxy protocol "https:" is not supported/],
-    [{ host: 'localhost', lmtp: true }, /does not support LMTP/],
+    [{ host: 'localhost', lmtp: 'yes' }, /lmtp must be true or false/],
     [{ host: 'localhost', opportunisticTLS: 'yes' }, /opportunisticTLS must be true or false/],
     [{ host: 'localhost', rateDelta: 1000 }, /rateDelta needs rateLimit/],
     [{ service: 'No Such Provider' }, /Unknown service "No Such Provider"/],
@@ -139,9 +139,13 @@ describe('proxy, customAuth and opportunisticTLS as nodemailer takes them', () =
     expect(server.inbox.messages.map((m) => m.user)).toEqual(['alice']);
   });
 
-  it('passes opportunisticTLS and proxy to the core', () => {
-    const t = keep(sluiceTransport({ host: 'localhost', opportunisticTLS: true, proxy: 'socks5://user:pw@127.0.0.1:1080' }));
-    expect(t.pool.options.connection).toMatchObject({ opportunisticTLS: true, proxy: { protocol: 'socks5', host: '127.0.0.1', port: 1080, user: 'user' } });
+  it('passes opportunisticTLS, lmtp and proxy to the core', () => {
+    const t = keep(sluiceTransport({ host: 'localhost', opportunisticTLS: true, lmtp: true, proxy: 'socks5://user:pw@127.0.0.1:1080' }));
+    expect(t.pool.options.connection).toMatchObject({
+      opportunisticTLS: true,
+      lmtp: true,
+      proxy: { protocol: 'socks5', host: '127.0.0.1', port: 1080, user: 'user' },
+    });
   });
 });
 
