@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPool, type PoolOptions, type SluiceError } from '../src/index.js';
@@ -96,5 +97,46 @@ describe('LMTP (RFC 2033)', () => {
     const p = pool(port);
     const err = (await p.send({ envelope: { from: 'a@example.com', to: ['b@example.com', 'c@example.com'] }, body }).catch((e) => e)) as SluiceError;
     expect(err).toMatchObject({ outcome: 'rejected', responseCode: 550 });
+  });
+
+  it('holds the message as unknown when the connection ends before every recipient’s reply came', async () => {
+    // A server that answers the "." for the first recipient only, then drops the connection.
+    let messages = 0;
+    const server = net.createServer((socket) => {
+      let buffer = '';
+      let inData = false;
+      socket.write('220 lmtp.test LMTP\r\n');
+      socket.on('data', (chunk) => {
+        buffer += chunk.toString('latin1');
+        for (;;) {
+          if (inData) {
+            const end = buffer.indexOf('\r\n.\r\n');
+            if (end === -1) return;
+            buffer = buffer.slice(end + 5);
+            inData = false;
+            messages++;
+            socket.end('250 2.0.0 <b@example.com> delivered\r\n');
+            return;
+          }
+          const eol = buffer.indexOf('\r\n');
+          if (eol === -1) return;
+          const line = buffer.slice(0, eol).toUpperCase();
+          buffer = buffer.slice(eol + 2);
+          if (line.startsWith('LHLO')) socket.write('250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n');
+          else if (line === 'DATA') {
+            socket.write('354 go ahead\r\n');
+            inData = true;
+          } else if (line.startsWith('QUIT')) socket.end('221 bye\r\n');
+          else socket.write('250 2.1.0 ok\r\n');
+        }
+      });
+      socket.on('error', () => socket.destroy());
+    });
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const p = pool((server.address() as net.AddressInfo).port);
+    const err = (await p.send({ envelope: { from: 'a@example.com', to: ['b@example.com', 'c@example.com'] }, body }).catch((e) => e)) as SluiceError;
+    expect(err).toMatchObject({ outcome: 'unknown' });
+    expect(messages).toBe(1);
   });
 });
