@@ -17,7 +17,7 @@ import { composeMail, type MailDefaults, type MailerConfig, type SendMailOptions
 import { DEFAULT_MAILER_NAME, getMailerToken } from './mailer.js';
 import type { SluiceMailerOptions } from './options.js';
 import { type MailPreview, previewMail } from './preview.js';
-import { checkNewName, getMailerRegistryToken, noMailerError } from './registry.js';
+import { getMailerRegistryToken, NamedMailers } from './registry.js';
 import type { TemplateOptions } from './template.js';
 
 /** A message a TestMailer accepted: `mail` for sendMail() (composed: defaults merged, templates rendered), `message` for send(). */
@@ -131,46 +131,17 @@ export class TestMailer {
  * options' `defaults` and `template` are used, the pool options ignored) inheriting the registration's
  * `template` and `defaults` as the real registry does.
  */
-export class TestMailerRegistry {
-  private readonly mailers = new Map<string, TestMailer>();
-
+export class TestMailerRegistry extends NamedMailers<TestMailer> {
   constructor(
     private readonly base: MailerConfig = {},
     readonly name: string = DEFAULT_MAILER_NAME,
-  ) {}
+  ) {
+    super();
+  }
 
   add(name: string, options: Partial<SluiceMailerOptions> = {}): TestMailer {
-    checkNewName(this.mailers, name);
     const config: MailerConfig = { template: options.template ?? this.base.template, defaults: { ...this.base.defaults, ...options.defaults } };
-    const mailer = new TestMailer(name, config, this);
-    this.mailers.set(name, mailer);
-    return mailer;
-  }
-
-  get(name: string): TestMailer {
-    const mailer = this.mailers.get(name);
-    if (!mailer) throw noMailerError(name);
-    return mailer;
-  }
-
-  has(name: string): boolean {
-    return this.mailers.has(name);
-  }
-
-  names(): string[] {
-    return [...this.mailers.keys()];
-  }
-
-  async remove(name: string): Promise<boolean> {
-    const mailer = this.mailers.get(name);
-    if (!mailer) return false;
-    this.mailers.delete(name);
-    await mailer.settled();
-    return true;
-  }
-
-  async clear(): Promise<void> {
-    await Promise.all(this.names().map((name) => this.remove(name)));
+    return this.put(name, () => new TestMailer(name, config, this));
   }
 }
 
