@@ -10,6 +10,7 @@ export type { Reply } from './protocol/reply.js';
 export type { Timeouts } from './connection/timeouts.js';
 export { DEFAULT_TIMEOUTS } from './connection/timeouts.js';
 export type { AuthMechanism, AuthOptions, OAuth2Auth, PasswordAuth } from './auth.js';
+export type { CustomAuthContext, CustomAuthCredentials, CustomAuthHandler, CustomAuthReply } from './custom-auth.js';
 export type { RetryOptions } from './policies/retry.js';
 export { retryDelay } from './policies/retry.js';
 export type { RateLimitOptions } from './policies/rate-limit.js';

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { AUTH_MECHANISMS, type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
+import { type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
+import { type ProxyTarget, parseProxy } from './connection/proxy.js';
+import { type CustomAuthCredentials, type CustomAuthHandler, checkCustomAuth, resolveAuthMethod } from './custom-auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
 import { ErrorCodes, SluiceError } from './errors.js';
 import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
@@ -32,12 +34,17 @@ export interface ConnectionOptions {
   requireTLS: boolean;
   /** Never use STARTTLS, even when offered. */
   ignoreTLS: boolean;
+  /** See PoolOptions for these two. */
+  opportunisticTLS: boolean;
+  lmtp: boolean;
   /** The client name sent in EHLO/HELO; null: worked out once connected (see defaultClientName). */
   name: string | null;
-  auth: AuthOptions | undefined;
-  authMethod: AuthMechanism | undefined;
+  auth: AuthOptions | CustomAuthCredentials | undefined;
+  authMethod: AuthMechanism | (string & {}) | undefined;
+  customAuth: Record<string, CustomAuthHandler> | undefined;
   /** Allow credentials over an unencrypted connection. Default false. */
   allowInsecureAuth: boolean;
+  proxy: ProxyTarget | undefined;
   /** Use PIPELINING when offered. */
   pipelining: boolean;
   /** Use CHUNKING (BDAT) when offered. */
@@ -74,11 +81,19 @@ export interface PoolOptions {
   requireTLS?: boolean;
   /** Never use STARTTLS (not even when offered). */
   ignoreTLS?: boolean;
+  /** A refused STARTTLS (454) goes on in clear (trade-off: anyone on the path can force that); never with credentials unless allowInsecureAuth. */
+  opportunisticTLS?: boolean;
   /** Send credentials over an unencrypted connection. Default false. */
   allowInsecureAuth?: boolean;
-  auth?: AuthOptions;
-  /** Force an AUTH mechanism instead of choosing from the server's list. */
-  authMethod?: AuthMechanism;
+  auth?: AuthOptions | CustomAuthCredentials;
+  /** Force an AUTH mechanism instead of choosing from the server's list: a built-in one or a key of `customAuth`. */
+  authMethod?: AuthMechanism | (string & {});
+  /** nodemailer's custom AUTH handlers: `{ MYMECH: async (ctx) => { const r = await ctx.sendCommand('AUTH MYMECH …'); … } }`, used with `authMethod: 'MYMECH'`. */
+  customAuth?: Record<string, CustomAuthHandler>;
+  /** Speak LMTP (RFC 2033) to a local delivery agent (Dovecot, Cyrus): LHLO, one reply per recipient after the "." (no BDAT). */
+  lmtp?: boolean;
+  /** Connect through a proxy: `'socks5://user:pass@host:1080'`, `'socks4://host:1080'` or `'http://host:3128'` (HTTP CONNECT). */
+  proxy?: string;
   /**
    * The name sent in EHLO/HELO. Default: this host's name when it is fully qualified, otherwise the
    * address literal of the connection's local address, e.g. `[192.0.2.1]` (RFC 5321 §4.1.1.1). A bare IP
@@ -176,6 +191,10 @@ export const OPTION_NAMES = [
   'allowInsecureAuth',
   'auth',
   'authMethod',
+  'customAuth',
+  'opportunisticTLS',
+  'proxy',
+  'lmtp',
   'name',
   'localAddress',
   'maxConnections',
@@ -217,7 +236,6 @@ const RENAMED: Record<string, string> = {
   hostname: 'host (the server) or name (the EHLO name)',
   tlsOptions: 'tls',
   secured: 'secure',
-  opportunisticTLS: 'nothing yet: STARTTLS is used whenever offered; requireTLS refuses to go on without it',
 };
 
 function unknownOption(key: string): SluiceError {
@@ -323,9 +341,8 @@ function checkEndpoint(o: PoolOptions): void {
     throw bad(`localAddress must be an IP address of this host (got ${show(o.localAddress)})`);
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw bad(`name must be a host name for EHLO (got ${show(o.name)})`);
-  if (o.authMethod !== undefined && !AUTH_MECHANISMS.includes(o.authMethod))
-    throw bad(`Unknown authMethod ${show(o.authMethod)}: authMethod must be one of ${list(AUTH_MECHANISMS)}`);
-  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const) boolean(o[key], key);
+  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'opportunisticTLS', 'lmtp', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const)
+    boolean(o[key], key);
 }
 
 /** Checks options (unknown keys are an error, not ignored) and fills defaults. Every error is EOPTIONS and names the option. */
@@ -345,10 +362,13 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
   // Unset: each connection works it out once connected (this host's FQDN, else its address literal).
   const name = o.name === undefined ? null : normaliseClientName(o.name);
   if (name !== null) validateClientName(name);
+  const customAuth = checkCustomAuth(o.customAuth);
+  const { authMethod, custom } = resolveAuthMethod(o.authMethod, customAuth);
   if (o.auth !== undefined) {
     if (typeof o.auth !== 'object' || o.auth === null)
       throw bad(`auth must be { user, pass } or { user, accessToken?, getAccessToken? } (got ${show(typeof o.auth)})`);
-    validateAuth(o.auth, o.authMethod);
+    // A custom mechanism's handler reads the credentials it needs; the built-in ones are checked here.
+    if (!custom) validateAuth(o.auth as AuthOptions, authMethod as AuthMechanism | undefined);
   }
   const chunking = checkChunking(o.chunking);
   const timeouts = {
@@ -372,12 +392,16 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
       tls: o.tls ?? {},
       requireTLS: o.requireTLS ?? false,
       ignoreTLS: o.ignoreTLS ?? false,
+      opportunisticTLS: o.opportunisticTLS ?? false,
+      lmtp: o.lmtp ?? false,
       name,
       auth: o.auth,
-      authMethod: o.authMethod,
+      authMethod,
+      customAuth,
       allowInsecureAuth: o.allowInsecureAuth ?? false,
+      proxy: parseProxy(o.proxy),
       pipelining: o.pipelining ?? true,
-      chunking: chunking.enabled,
+      chunking: chunking.enabled && !o.lmtp,
       chunkingWindow: chunking.window,
       chunkSize: chunking.chunkSize,
       maxMessages: positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection'),

@@ -24,6 +24,18 @@ const BAD: Record<(typeof OPTION_NAMES)[number], Array<[value: unknown, message:
     [{ user: '' }, /auth.user must be a non-empty string/],
   ],
   authMethod: [['NTLM', /authMethod must be one of "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"/]],
+  customAuth: [
+    [() => {}, /customAuth must be an object of \{ MECHANISM: handler \}/],
+    [{ MYMECH: 'x' }, /customAuth.MYMECH must be a function/],
+    [{ 'MY MECH': () => {} }, /customAuth key "MY MECH" is not a SASL mechanism name/],
+  ],
+  opportunisticTLS: [['yes', /opportunisticTLS must be true or false/]],
+  lmtp: [[1, /lmtp must be true or false/]],
+  proxy: [
+    [1080, /proxy must be a URL string/],
+    ['not a url', /proxy is not a valid URL/],
+    ['https://proxy.test:443', /proxy protocol "https:" is not supported/],
+  ],
   name: [
     ['my host', /name must be a domain or an address literal/],
     [7, /name must be a host name/],

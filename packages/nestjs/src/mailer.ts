@@ -12,7 +12,7 @@ import {
   type VerifyResult,
 } from '@sluice/core';
 import { composeMail, type MailerConfig, type SendMailOptions } from './compose.js';
-import { type MailPreview, previewPage, writePreview } from './preview.js';
+import { type MailPreview, previewMail } from './preview.js';
 
 /** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
 export interface MailQueueLike {
@@ -101,9 +101,7 @@ export class MailerService {
     const { transporterName, ...rest } = mail;
     const target = this.route(transporterName);
     if (target !== this) return target.preview(rest, options);
-    const composed = await composeMail(this.config, rest);
-    const html = previewPage(composed);
-    return options.file === undefined ? { mail: composed, html } : { mail: composed, html, file: await writePreview(options.file, html) };
+    return previewMail(await composeMail(this.config, rest), options.file);
   }
 
   /** Connects, runs EHLO, STARTTLS and AUTH, then QUITs. `timeout` (ms): ETIMEDOUT and the connection cut; `signal`: EABORT. */

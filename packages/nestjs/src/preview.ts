@@ -56,3 +56,9 @@ export async function writePreview(file: string, html: string): Promise<string> 
   await writeFile(path, html);
   return path;
 }
+
+/** The preview of a composed mail: its page, written to `file` when given. */
+export async function previewMail(mail: MailOptions, file?: string): Promise<MailPreview> {
+  const html = previewPage(mail);
+  return file === undefined ? { mail, html } : { mail, html, file: await writePreview(file, html) };
+}

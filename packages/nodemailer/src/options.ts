@@ -21,7 +21,17 @@ export interface NodemailerSmtpOptions {
   localAddress?: string;
   authMethod?: string;
   tls?: PoolOptions['tls'];
-  auth?: { type?: string; user?: string; pass?: string } & NodemailerOAuth2;
+  /** `type: 'custom'` with `method` picks a `customAuth` handler; `options` reaches it as `ctx.auth.credentials.options`. */
+  auth?: { type?: string; user?: string; pass?: string; method?: string; options?: unknown } & NodemailerOAuth2;
+  /** Custom AUTH handlers by mechanism name: `{ MYMECH: async (ctx) => { await ctx.sendCommand('AUTH MYMECH …') } }`. */
+  customAuth?: PoolOptions['customAuth'];
+  /** Go on in clear when the server refuses STARTTLS (never with credentials, unless allowInsecureAuth). */
+  opportunisticTLS?: boolean;
+  allowInsecureAuth?: boolean;
+  /** `'socks5://host:1080'`, `'socks4://host:1080'` or `'http://host:3128'` (HTTP CONNECT). */
+  proxy?: string;
+  /** Speak LMTP (RFC 2033) instead of SMTP. */
+  lmtp?: boolean;
   /** nodemailer's pooling switch: sluice always pools, so `true` and `false` both mean "a sluice pool". */
   pool?: boolean;
   maxConnections?: number;
@@ -40,10 +50,6 @@ export interface NodemailerSmtpOptions {
 
 /** nodemailer options that have no sluice equivalent yet: refused by name, never ignored. */
 const NOT_YET: Record<string, string> = {
-  proxy: 'a proxy (SOCKS or HTTP CONNECT)',
-  lmtp: 'LMTP',
-  customAuth: 'custom AUTH handlers',
-  opportunisticTLS: 'opportunistic TLS (going on in clear when STARTTLS fails)',
   connection: 'an already connected socket',
   direct: 'direct delivery to the recipients’ MX hosts',
   sendmail: 'the sendmail binary',
@@ -83,6 +89,14 @@ export function fromNodemailer(input: string | NodemailerSmtpOptions): { pool: P
   const out: PoolOptions & Record<string, unknown> = { ...(rest as PoolOptions) };
   if (authMethod !== undefined) out.authMethod = String(authMethod).toUpperCase() as PoolOptions['authMethod'];
   if (auth !== undefined) out.auth = translateAuth(auth);
+  // nodemailer's custom AUTH: `auth: { type: 'custom', method: 'MYMECH', user, pass, options }` picks its customAuth handler.
+  if (auth && String(auth.type).toLowerCase() === 'custom') {
+    const method = String(auth.method ?? authMethod ?? '').toUpperCase();
+    const handlers = Object.keys(options.customAuth ?? {}).map((key) => key.trim().toUpperCase());
+    if (!handlers.includes(method))
+      throw bad('auth.type "custom" needs auth.method naming one of the customAuth handlers (nodemailer\'s custom AUTH handlers)');
+    out.authMethod = method;
+  }
   if (maxMessages !== undefined) {
     // nodemailer's default is 100 and Infinity is allowed; sluice needs a whole number.
     out.maxMessagesPerConnection = maxMessages === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : maxMessages;
@@ -104,6 +118,6 @@ function translateAuth(auth: NonNullable<NodemailerSmtpOptions['auth']>): PoolOp
   const type = String(auth.type ?? (auth.pass !== undefined ? 'login' : 'oauth2')).toLowerCase();
   if (type === 'login') return { user: auth.user ?? '', pass: auth.pass ?? '' };
   if (type === 'oauth2') return oauth2TokenSource(auth);
-  if (type === 'custom') throw bad('The sluice transport does not support custom AUTH handlers yet (auth.type "custom")');
+  if (type === 'custom') return { user: auth.user, pass: auth.pass, options: auth.options };
   throw bad(`Unknown auth.type ${JSON.stringify(auth.type)}: use "login" or "OAuth2"`);
 }

@@ -99,14 +99,53 @@ describe("a configuration from nodemailer's documentation, unchanged but for the
   });
 
   it.each([
-    [{ host: 'localhost', proxy: 'socks5://localhost:1080' }, /does not support a proxy/],
-    [{ host: 'localhost', lmtp: true }, /does not support LMTP/],
-    [{ host: 'localhost', opportunisticTLS: true }, /does not support opportunistic TLS/],
+    [{ host: 'localhost', proxy: 'https://localhost:3128' }, /proxy protocol "https:" is not supported/],
+    [{ host: 'localhost', lmtp: 'yes' }, /lmtp must be true or false/],
+    [{ host: 'localhost', opportunisticTLS: 'yes' }, /opportunisticTLS must be true or false/],
     [{ host: 'localhost', rateDelta: 1000 }, /rateDelta needs rateLimit/],
     [{ service: 'No Such Provider' }, /Unknown service "No Such Provider"/],
     [{ host: 'localhost', auth: { type: 'custom', user: 'u' } }, /custom AUTH handlers/],
   ])('refuses what it cannot honour, by name (%j)', (options, message) => {
     expect(() => sluiceTransport(options as never)).toThrow(expect.objectContaining({ code: 'EOPTIONS', message: expect.stringMatching(message) }));
+  });
+});
+
+describe('proxy, customAuth and opportunisticTLS as nodemailer takes them', () => {
+  it('auth.type "custom" with auth.method runs the customAuth handler against the server', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const t = keep(
+      sluiceTransport({
+        host: server.host,
+        port: server.port,
+        tls: { ca: server.ca },
+        auth: { type: 'custom', method: 'MY-LOGIN', user: 'alice', pass: 'secret' },
+        customAuth: {
+          'my-login': async (ctx) => {
+            const { user, pass } = ctx.auth.credentials;
+            for (const [line, want] of [
+              ['AUTH LOGIN', 334],
+              [b64(user ?? ''), 334],
+              [b64(pass ?? ''), 235],
+            ] as const) {
+              const reply = await ctx.sendCommand(line);
+              if (reply.status !== want) throw new Error(reply.response);
+            }
+          },
+        },
+      }),
+    );
+    const info = await nodemailer.createTransport(t).sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'custom', text: 'x' });
+    expect(info.accepted).toEqual(['b@example.com']);
+    expect(server.inbox.messages.map((m) => m.user)).toEqual(['alice']);
+  });
+
+  it('passes opportunisticTLS, lmtp and proxy to the core', () => {
+    const t = keep(sluiceTransport({ host: 'localhost', opportunisticTLS: true, lmtp: true, proxy: 'socks5://user:pw@127.0.0.1:1080' }));
+    expect(t.pool.options.connection).toMatchObject({
+      opportunisticTLS: true,
+      lmtp: true,
+      proxy: { protocol: 'socks5', host: '127.0.0.1', port: 1080, user: 'user' },
+    });
   });
 });
 

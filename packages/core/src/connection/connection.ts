@@ -334,7 +334,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (refused) return this.owner.settle(this, job, { type: 'rejected', error: refused, rejected: [] }, false);
     this.started++;
     if (this.started >= this.options.maxMessages) this.retiring = true;
-    const txn = newTransaction(job, this.chunking, this.active.length > 0, group !== null);
+    const txn = newTransaction(job, this.chunking, this.active.length > 0, group !== null, this.options.lmtp);
     this.active.push(txn);
     // RFC 5321 §4.1.1.5: clear a failed transaction's state before the next MAIL.
     const reset = this.needsReset;

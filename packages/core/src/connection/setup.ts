@@ -1,10 +1,12 @@
 import os from 'node:os';
-import { authenticate, chooseMechanism } from '../auth.js';
+import { type AuthMechanism, type AuthOptions, authenticate, chooseMechanism } from '../auth.js';
+import { type CustomAuthCredentials, customAuthenticate } from '../custom-auth.js';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { defaultClientName } from '../protocol/client-name.js';
 import type { Reply } from '../protocol/reply.js';
+import { log } from '../log.js';
 import { redactAuth } from './trace.js';
 
 /**
@@ -42,8 +44,11 @@ export async function setup(session: SetupSession, options: ConnectionOptions): 
 async function hello(session: SetupSession, options: ConnectionOptions): Promise<Capabilities> {
   const { timeouts } = options;
   const name = options.name ?? defaultClientName(os.hostname(), session.localAddress);
-  const ehlo = await session.request(`EHLO ${name}\r\n`, timeouts.command, 'EHLO');
+  // RFC 2033 §4.1: LMTP says LHLO, and has no HELO to fall back to.
+  const verb = options.lmtp ? 'LHLO' : 'EHLO';
+  const ehlo = await session.request(`${verb} ${name}\r\n`, timeouts.command, verb);
   if (ehlo.code === 250) return parseCapabilities(ehlo);
+  if (options.lmtp) throw new SmtpReplyError(ErrorCodes.ECONNECTION, 'LHLO', ehlo);
   // RFC 5321 §3.2: a server that does not know EHLO answers "command unrecognized" (500), "not
   // implemented" (502) or "parameter not implemented" (504): only then fall back to HELO. A 4xx
   // (421 included) is "not now", and another 5xx (554 "no service") a refusal: falling back would lose
@@ -67,7 +72,16 @@ async function maybeStartTls(session: SetupSession, options: ConnectionOptions, 
     return capabilities;
   }
   const reply = await session.request('STARTTLS\r\n', options.timeouts.command, 'STARTTLS');
-  if (reply.code !== 220) throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
+  if (reply.code !== 220) {
+    // opportunisticTLS (nodemailer's): a refused STARTTLS (454, RFC 3207 §4) leaves the session as it
+    // was, so it goes on in clear, unless credentials would then go in clear without allowInsecureAuth.
+    // A handshake that fails after the 220 is not covered: that socket is gone.
+    if (options.opportunisticTLS && !requireTLS && (!options.auth || options.allowInsecureAuth)) {
+      log(options.logger, 'warn', { host: options.host }, `STARTTLS refused (${reply.code}): going on unencrypted (opportunisticTLS)`);
+      return capabilities;
+    }
+    throw new SmtpReplyError(ErrorCodes.ETLS, 'STARTTLS', reply);
+  }
   // RFC 3207 §4.2 / CVE-2011-0411: anything the server sent after the 220 in clear text would be
   // injected into the TLS session. No reply is owed now; any buffered byte is an attack.
   if (session.partial) throw new SluiceError(ErrorCodes.ETLS, 'The server sent data after its STARTTLS reply', { command: 'STARTTLS', permanent: true });
@@ -86,7 +100,13 @@ async function maybeAuthenticate(session: SetupSession, options: ConnectionOptio
       { command: 'AUTH', permanent: true },
     );
   }
-  const mechanism = chooseMechanism(auth, capabilities.auth, authMethod);
-  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? redactAuth(line) : line.trim()), auth, mechanism);
+  const custom = authMethod === undefined ? undefined : options.customAuth?.[authMethod];
+  if (custom) {
+    const exchange = (line: string) => session.request(line, timeouts.command, `AUTH ${authMethod} ***`);
+    await customAuthenticate(exchange, custom, authMethod as string, auth as CustomAuthCredentials, capabilities);
+    return true;
+  }
+  const mechanism = chooseMechanism(auth as AuthOptions, capabilities.auth, authMethod as AuthMechanism | undefined);
+  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? redactAuth(line) : line.trim()), auth as AuthOptions, mechanism);
   return true;
 }

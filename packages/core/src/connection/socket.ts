@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError } from '../errors.js';
 import type { ConnectionOptions } from '../options.js';
+import { connectThroughProxy } from './proxy.js';
 
 /** The listeners a connection keeps on its socket (the same three across a STARTTLS upgrade). */
 export interface SocketListeners {
@@ -19,17 +20,17 @@ function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
 }
 
 /**
- * Waits for `socket` to emit `ready` ('connect' or 'secureConnect') within `timeout` ms. `pending` holds
- * the cancel function while it waits, and null once it ended. `onError` names the socket's error.
+ * Runs `start` on `socket` within `timeout.after` ms: `start` calls `done(value)` or `fail(error)` once.
+ * `pending` holds the cancel function while it runs, and null once it ended; on failure, on time-out
+ * and on cancel the socket is destroyed. The socket's 'error' listeners go once it is done.
  */
-function established<S extends net.Socket>(
-  socket: S,
-  ready: 'connect' | 'secureConnect',
+export function guarded<T>(
+  socket: net.Socket,
   timeout: { after: number; error: () => SluiceError },
   pending: (cancel: Cancel | null) => void,
-  onError: (err: NodeJS.ErrnoException) => SluiceError,
-): Promise<S> {
-  return new Promise<S>((resolve, reject) => {
+  start: (done: (value: T) => void, fail: (err: SluiceError) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     let settled = false;
     const end = () => {
       settled = true;
@@ -44,26 +45,41 @@ function established<S extends net.Socket>(
     };
     pending(fail);
     const timer = setTimeout(() => fail(timeout.error()), timeout.after);
-    socket.once('error', (err: NodeJS.ErrnoException) => fail(onError(err)));
-    socket.once(ready, () => {
+    start((value) => {
       if (settled) return;
       end();
       socket.removeAllListeners('error');
-      resolve(socket);
-    });
+      resolve(value);
+    }, fail);
   });
 }
 
-function timedOut(message: string, command: string, after: number): { after: number; error: () => SluiceError } {
+/** Waits for `socket` to emit `ready` ('connect' or 'secureConnect'); `onError` names the socket's error. */
+function established<S extends net.Socket>(
+  socket: S,
+  ready: 'connect' | 'secureConnect',
+  timeout: { after: number; error: () => SluiceError },
+  pending: (cancel: Cancel | null) => void,
+  onError: (err: NodeJS.ErrnoException) => SluiceError,
+): Promise<S> {
+  return guarded<S>(socket, timeout, pending, (done, fail) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => fail(onError(err)));
+    socket.once(ready, () => done(socket));
+  });
+}
+
+export function timedOut(message: string, command: string, after: number): { after: number; error: () => SluiceError } {
   return { after, error: () => new SluiceError(ErrorCodes.ETIMEDOUT, message, { command }) };
 }
 
-/** Opens the TCP (or implicit TLS, RFC 8314) socket. */
-export function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
-  const { host, port, secure, localAddress } = options;
+/** Opens the TCP (or implicit TLS, RFC 8314) socket: directly, or over the tunnel of the `proxy` option. */
+export async function connectSocket(options: ConnectionOptions, pending: (cancel: Cancel | null) => void): Promise<net.Socket> {
+  const { host, port, secure, localAddress, proxy } = options;
   const after = options.timeouts.connect;
+  const tunnel = proxy ? await connectThroughProxy(options, proxy, pending) : undefined;
+  if (tunnel && !secure) return tunnel;
   const socket: net.Socket = secure
-    ? tls.connect({ ...tlsOptions(options), host, port, localAddress } as tls.ConnectionOptions)
+    ? tls.connect({ ...tlsOptions(options), ...(tunnel ? { socket: tunnel } : { host, port, localAddress }) } as tls.ConnectionOptions)
     : net.connect({ host, port, localAddress });
   socket.setNoDelay(true);
   return established(

@@ -2,7 +2,7 @@ import { ErrorCodes, SluiceError } from '../errors.js';
 import { BodyEncoder } from '../protocol/body.js';
 import { isTooManyRecipients } from './classify.js';
 import type { Timeouts } from './timeouts.js';
-import type { ExpectKind, Transaction } from './transaction.js';
+import { type ExpectKind, expectDot, type Transaction } from './transaction.js';
 
 /** What writing a stream body needs from its connection. */
 export interface StreamHost {
@@ -128,6 +128,6 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     return;
   }
   txn.committed = true;
-  host.expect('DOT', txn, 0, timeouts.dataEnd);
+  expectDot(host.expect, txn, timeouts.dataEnd);
   host.contentWritten([encoder.terminator()]);
 }

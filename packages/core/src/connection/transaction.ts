@@ -25,6 +25,8 @@ export interface Transaction extends Mutable<TransactionReplies> {
   /** The stream body started being read: it cannot be sent again. */
   streamed: boolean;
   done: boolean;
+  /** LMTP (RFC 2033 §4.2): the replies to the final "." so far, one owed per accepted recipient. */
+  lmtp: Reply[] | null;
 }
 
 /** What the reply handlers need from their connection. */
@@ -51,7 +53,7 @@ export interface Wire {
   hold(writing: boolean): void;
 }
 
-export function newTransaction(job: PreparedMessage, chunking: boolean, windowed: boolean, behindDot: boolean): Transaction {
+export function newTransaction(job: PreparedMessage, chunking: boolean, windowed: boolean, behindDot: boolean, lmtp = false): Transaction {
   return {
     job,
     to: job.to,
@@ -71,7 +73,32 @@ export function newTransaction(job: PreparedMessage, chunking: boolean, windowed
     pendingMail: null,
     streamed: false,
     done: false,
+    lmtp: lmtp ? [] : null,
   };
+}
+
+/**
+ * Queues the replies owed to the final ".": one, or under LMTP one per accepted recipient, in RCPT
+ * order (RFC 2033 §4.2). Queued before anything pipelined behind the "." so the FIFO stays in step.
+ */
+export function expectDot(expect: (kind: ExpectKind, txn: Transaction, index: number, timeout: number) => void, txn: Transaction, timeout: number): void {
+  const count = txn.lmtp && !txn.loneDot ? txn.accepted : 1;
+  for (let i = 0; i < count; i++) expect('DOT', txn, i, timeout);
+}
+
+/**
+ * LMTP: once every recipient's reply to the "." came, each accepted recipient's RCPT reply is replaced
+ * by it, so classify() sees a refusal at the "." as it sees one at RCPT (5xx rejected, 4xx tried again:
+ * RFC 2033 §4.2, that recipient did not get the message); the final reply is the first success, else
+ * the first failure. Until then (a lost connection) final stays null: the message is unknown, held.
+ */
+function onLmtpDot(txn: Transaction, lmtp: Reply[], reply: Reply): boolean {
+  lmtp.push(reply);
+  if (lmtp.length < txn.accepted) return false;
+  let k = 0;
+  for (let i = 0; i < txn.rcpt.length; i++) if (ok(txn.rcpt[i] ?? null)) txn.rcpt[i] = lmtp[k++]!;
+  txn.final = lmtp.find(ok) ?? lmtp[0]!;
+  return true;
 }
 
 /** Why the server cannot take this message (checked before anything is written), or null. */
@@ -161,6 +188,14 @@ export function onTransactionReply(wire: Wire, kind: ExpectKind, txn: Transactio
     case 'DATA':
       return onData(wire, txn, reply);
     case 'DOT':
+      if (txn.lmtp && !txn.loneDot) {
+        if (!onLmtpDot(txn, txn.lmtp, reply)) return;
+        if (txn.final!.code < 400 && !ok(txn.final)) wire.retire();
+        return wire.finish(txn);
+      }
+      txn.final = reply;
+      if (reply.code < 400 && !ok(reply)) wire.retire();
+      return wire.finish(txn);
     case 'BDAT_LAST':
       txn.final = reply;
       // A 3xx to the end of the content breaks the protocol (classify: unknown); no new transactions here.
@@ -275,6 +310,6 @@ function onData(wire: Wire, txn: Transaction, reply: Reply): void {
   if (!txn.job.content.body) return wire.stream(txn);
   const out = txn.job.content.dataChunks().slice();
   txn.committed = true;
-  wire.expect('DOT', txn, 0, wire.timeouts.dataEnd);
+  expectDot(wire.expect, txn, wire.timeouts.dataEnd);
   wire.afterContent(out);
 }

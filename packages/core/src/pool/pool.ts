@@ -478,8 +478,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       }
       assert(job.state === 'queued', 'a job in the queue is queued');
       if (this.bucket && !this.bucket.take()) {
-        this.wakeAt(this.bucket.wait());
-        publishWait(this, 'rate-limit', this.bucket.wait(), this.queue.length);
+        // One reading of the bucket: the wake-up and the published wait are the same time (at least the
+        // timer's 1 ms, even when the token came due in between).
+        const delay = Math.max(1, this.bucket.wait());
+        this.wakeAt(delay);
+        publishWait(this, 'rate-limit', delay, this.queue.length);
         return null;
       }
       this.queue.shift();
