@@ -4,10 +4,11 @@ import { type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
 import { type ProxyTarget, parseProxy } from './connection/proxy.js';
 import { type CustomAuthCredentials, type CustomAuthHandler, checkCustomAuth, resolveAuthMethod } from './custom-auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
-import { ErrorCodes, SluiceError } from './errors.js';
+import type { SluiceError } from './errors.js';
 import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions } from './policies/retry.js';
 import { endpointDefaults } from './endpoint.js';
+import { bad, boolean, list, nonNegative, positiveInt, record, show } from './option-checks.js';
 import { checkMailerOptions, type DKIMOptions, type MailerOptions, type MailOptions } from './mail-options.js';
 import { PRESET_NAMES, type PresetName } from './presets.js';
 import { normaliseClientName } from './protocol/client-name.js';
@@ -241,35 +242,6 @@ const RENAMED: Record<string, string> = {
 function unknownOption(key: string): SluiceError {
   const renamed = RENAMED[key];
   return bad(renamed ? `Unknown option ${JSON.stringify(key)}: sluice calls it ${renamed}` : `Unknown option ${JSON.stringify(key)}`);
-}
-
-function bad(message: string): SluiceError {
-  return new SluiceError(ErrorCodes.EOPTIONS, message, { permanent: true });
-}
-
-const show = (value: unknown) => (typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value)));
-const list = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
-
-function positiveInt(value: unknown, name: string): number {
-  if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw bad(`${name} must be a positive integer (got ${show(value)})`);
-  return value;
-}
-
-function nonNegative(value: unknown, name: string, integer = false): number {
-  const okNumber = typeof value === 'number' && Number.isFinite(value) && value >= 0 && (!integer || Number.isInteger(value));
-  if (!okNumber) throw bad(`${name} must be a non-negative ${integer ? 'integer' : 'number'} (got ${show(value)})`);
-  return value as number;
-}
-
-function boolean(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== 'boolean') throw bad(`${name} must be true or false (got ${show(value)})`);
-}
-
-/** A plain object whose keys are all in `keys`. */
-function record(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`${name} must be an object with ${list(keys)} (got ${show(value)})`);
-  for (const key of Object.keys(value)) if (!keys.includes(key)) throw bad(`Unknown option ${name}.${key}: ${name} takes ${list(keys)}`);
-  return value as Record<string, unknown>;
 }
 
 function checkPreset(input: PoolOptions): void {

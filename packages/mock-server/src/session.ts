@@ -1,3 +1,8 @@
+// Over 400 lines on purpose: one SMTP session of the mock server is one state machine (the command
+// grammar, the pipelining flush per input batch, DATA/BDAT reading, AUTH steps, and every fault and
+// misbehaviour hooked into exactly those transitions), and the faults must see the same state the
+// protocol does. What can stand alone does: data.ts (DATA reading), auth.ts (SASL), faults.ts (rule
+// matching), journal.ts (strict BDAT bookkeeping), replies.ts, network.ts (latency), tls.ts.
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { type SaslStep, startSasl } from './auth.js';
 import type { AuthMechanism, Config } from './config.js';
