@@ -19,6 +19,8 @@ export default defineConfig({
   // The queue and the core from the sources; the mock server from its build (its own dependencies resolve from there).
   noExternal: [/^@sluice\/core/],
   external: ['@sluice/mock-server', 'bullmq', 'ioredis', 'nodemailer'],
+  // The core's own CommonJS dependencies (socks, denque) are bundled too: give them require().
+  banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
   esbuildOptions(options) {
     options.conditions = ['@sluice/source'];
   },

@@ -3,11 +3,30 @@
  * the bench. Never 6379, never a server someone else runs. `persist` turns on the append-only file
  * (in the temp dir), for the restart test.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
+let available: boolean | undefined;
+
+/**
+ * Whether a redis-server binary is there (`REDIS_SERVER`, or on PATH). Suites that need one run only
+ * then, so `pnpm test` passes on a machine with Node alone; with `SLUICE_REQUIRE_REDIS=1` (CI sets it)
+ * a missing binary is an error, never a silent skip.
+ */
+export function redisAvailable(): boolean {
+  if (available === undefined) {
+    const probe = spawnSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
+    available = probe.status === 0;
+    if (!available) {
+      if (process.env.SLUICE_REQUIRE_REDIS === '1') throw new Error('redis-server is required here (SLUICE_REQUIRE_REDIS=1): apt-get install redis-server');
+      console.warn('redis-server not found (apt-get install redis-server): the suites that need a real Redis are skipped');
+    }
+  }
+  return available;
+}
 
 export interface RedisServer {
   readonly port: number;

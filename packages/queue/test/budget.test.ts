@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Budget } from '../src/index.js';
-import { message, outcomes, useRedis } from './helpers.js';
+import { describeRedis, message, outcomes, useRedis } from './helpers.js';
 
 const ctx = useRedis();
 
@@ -10,7 +10,7 @@ function budget(opts: ConstructorParameters<typeof Budget>[2]) {
   return b;
 }
 
-describe('the shared budget', () => {
+describeRedis('the shared budget', () => {
   it('never grants more than maxConnections leases across processes; a waiter wakes on release (BLPOP)', async () => {
     const opts = { account: `sem-${ctx.name()}`, maxConnections: 2 };
     const a = budget(opts);

@@ -5,11 +5,11 @@
  */
 import { createPool } from '@sluice/core';
 import { QueueEvents, Worker } from 'bullmq';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Budget } from '../src/index.js';
 import { fromJobData } from '../src/message.js';
 import { spawnWorker } from './child-worker.js';
-import { message, outcomes, useRedis } from './helpers.js';
+import { describeRedis, message, outcomes, useRedis } from './helpers.js';
 
 const ctx = useRedis();
 
@@ -31,7 +31,7 @@ function probe(budget: { account: string; maxConnections: number }) {
   return b;
 }
 
-describe('a worker SIGKILLed', () => {
+describeRedis('a worker SIGKILLed', () => {
   it('waiting for the reply to the final dot: its lease expires within the TTL and the job is held, not resent', async () => {
     const name = ctx.name();
     const budget = { account: `crash-${name}`, maxConnections: 1, leaseTtl: 2000 };

@@ -19,6 +19,8 @@ export default async function setup(): Promise<void> {
     config: false,
     noExternal: [/^@sluice\//],
     external: ['bullmq', 'ioredis', 'nodemailer'],
+    // The workspace packages' own CommonJS dependencies (socks, denque) are bundled too: give them require().
+    banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
     esbuildOptions(options) {
       options.conditions = ['@sluice/source'];
     },

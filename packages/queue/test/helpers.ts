@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { type MockServer, type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { MailQueue, type MailQueueOptions, MailWorker, type MailWorkerOptions } from '../src/index.js';
-import { type RedisServer, startRedis } from '../src/testing.js';
+import { type RedisServer, redisAvailable, startRedis } from '../src/testing.js';
+
+/** `describe` for suites that need a real redis-server: skipped (with a warning) only where none is installed and CI does not require it. */
+export const describeRedis: typeof describe = redisAvailable() ? describe : describe.skip;
 
 /** One real redis-server per test file; queues, workers, mock servers and clients closed after each test. */
 export function useRedis(options: { persist?: boolean } = {}) {
   let server: RedisServer | null = null;
   const closers: Array<() => Promise<unknown> | unknown> = [];
   beforeAll(async () => {
-    server = await startRedis(options);
+    if (redisAvailable()) server = await startRedis(options);
   });
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { message, outcomes, useRedis } from './helpers.js';
+import { expect, it } from 'vitest';
+import { describeRedis, message, outcomes, useRedis } from './helpers.js';
 
 const ctx = useRedis();
 const fast = { defaultJobOptions: { attempts: 3, backoff: { type: 'fixed' as const, delay: 50 } } };
 
-describe('outcomes recorded on the job', () => {
+describeRedis('outcomes recorded on the job', () => {
   it('rejected (5xx): the job fails at once, no retry, with the reply code, enhanced code and command', async () => {
     const name = ctx.name();
     const smtp = await ctx.smtp({ faults: [{ command: 'RCPT', reply: '550 5.1.1 No such user' }] });

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../src/index.js';
-import { header, message, outcomes, useRedis } from './helpers.js';
+import { describeRedis, header, message, outcomes, useRedis } from './helpers.js';
 
 const ctx = useRedis();
 
-describe('MailQueue and MailWorker', () => {
+describeRedis('MailQueue and MailWorker', () => {
   it('delivers queued messages, the exact bytes, and completes each job with its SendResult', async () => {
     const name = ctx.name();
     const smtp = await ctx.smtp({ rtt: 5 });

@@ -2,12 +2,12 @@
  * Redis restarts mid-run (the append-only file in its temp dir keeps the data): the workers' clients
  * reconnect, commands issued meanwhile wait and go through, and every job ends delivered exactly once.
  */
-import { describe, expect, it } from 'vitest';
-import { message, useRedis } from './helpers.js';
+import { expect, it } from 'vitest';
+import { describeRedis, message, useRedis } from './helpers.js';
 
 const ctx = useRedis({ persist: true });
 
-describe('a Redis restart mid-run', () => {
+describeRedis('a Redis restart mid-run', () => {
   it('workers reconnect and nothing is lost or sent twice', async () => {
     const name = ctx.name();
     const smtp = await ctx.smtp({ rtt: 20 });

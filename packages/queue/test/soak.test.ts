@@ -1,13 +1,13 @@
 /** The chaos soak, CI-sized: 600 messages, 3 workers, 2 SIGKILLed and restarted (bench/soak.ts runs 20 000). */
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { runSoak } from '../bench/soak-run.js';
 import { CLI_DIR } from './global-setup.js';
-import { useRedis } from './helpers.js';
+import { describeRedis, useRedis } from './helpers.js';
 
 const ctx = useRedis();
 
-describe('chaos soak (CI size)', () => {
+describeRedis('chaos soak (CI size)', () => {
   it('workers SIGKILLed at random moments: nothing lost, duplicates only among held jobs', async () => {
     const result = await runSoak({
       redisUrl: ctx.url,

@@ -17,6 +17,8 @@ export default async function setup(): Promise<void> {
     silent: true,
     config: false,
     noExternal: [/^@sluice\//],
+    // The workspace packages' own CommonJS dependencies (socks) are bundled too: give them require().
+    banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
     esbuildOptions(options) {
       options.conditions = ['@sluice/source'];
     },
