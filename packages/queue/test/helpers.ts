@@ -6,7 +6,7 @@ import { MailQueue, type MailQueueOptions, MailWorker, type MailWorkerOptions } 
 import { type RedisServer, redisAvailable, startRedis } from '../src/testing.js';
 
 /** `describe` for suites that need a real redis-server: skipped (with a warning) only where none is installed and CI does not require it. */
-export const describeRedis: typeof describe = redisAvailable() ? describe : describe.skip;
+export const describeRedis = (redisAvailable() ? describe : describe.skip) as typeof describe.skip;
 
 /** One real redis-server per test file; queues, workers, mock servers and clients closed after each test. */
 export function useRedis(options: { persist?: boolean } = {}) {
