@@ -18,6 +18,7 @@ import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
 import { armIdle } from './idle.js';
 import { Job } from './job.js';
+import { Split } from './split.js';
 import type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './types.js';
 import { verify } from './verify.js';
 
@@ -131,23 +132,55 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       }
       const signal = options.signal;
       if (signal?.aborted) return reject(abortError(signal));
-      const job = new Job(prepared, this.options.maxRecipientsPerTransaction, resolve, reject, signal);
-      if (signal) {
-        job.onAbort = () => {
-          if (job.state !== 'queued' && job.state !== 'delayed') return;
-          job.state = 'done';
-          this.delayed.delete(job);
-          this.counters.failed++;
-          reject(abortError(signal));
-          job.release();
-          this.afterDequeue();
-        };
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
-      this.queue.push(job);
+      const limit = this.options.maxRecipientsPerTransaction;
+      if (Split.splittable(prepared, limit)) return this.enqueueSplit(prepared, limit, resolve, reject, signal);
+      this.queueJob(new Job(prepared, limit, resolve, reject, signal));
       this.checkFull();
       this.schedule();
     });
+  }
+
+  /**
+   * More recipients than one transaction may carry: one part per transaction, queued together so that
+   * idle connections take them at once (within maxConnections); the results merge in split.ts.
+   */
+  private enqueueSplit(prepared: PreparedMessage, limit: number, resolve: (r: SendResult) => void, reject: (e: SluiceError) => void, signal: AbortSignal | undefined): void {
+    const split = new Split(prepared, limit, Date.now(), (result, error) => {
+      if (result) {
+        this.counters.delivered++;
+        this.emit('sent', result);
+        resolve(result);
+      } else {
+        this.counters[error!.outcome as 'rejected' | 'failed' | 'unknown']++;
+        this.emit('send-error', error!);
+        reject(error!);
+      }
+    });
+    for (let i = 0; i < split.chunks.length; i++) {
+      const job = new Job(split.part(i), limit, (r) => split.settle(i, r), (e) => split.settle(i, e), signal);
+      job.isPart = true;
+      this.queueJob(job);
+    }
+    this.checkFull();
+    this.schedule();
+  }
+
+  /** Puts a new job at the back of the queue, cancelled by its signal while it waits. */
+  private queueJob(job: Job): void {
+    const signal = job.signal;
+    if (signal) {
+      job.onAbort = () => {
+        if (job.state !== 'queued' && job.state !== 'delayed') return;
+        job.state = 'done';
+        this.delayed.delete(job);
+        if (!job.isPart) this.counters.failed++;
+        job.reject(abortError(signal));
+        job.release();
+        this.afterDequeue();
+      };
+      signal.addEventListener('abort', job.onAbort, { once: true });
+    }
+    this.queue.push(job);
   }
 
   /**
@@ -534,9 +567,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private deliver(job: Job): void {
     if (job.state === 'done') return;
     job.state = 'done';
-    this.counters.delivered++;
     const result = job.result();
-    this.emit('sent', result);
+    if (!job.isPart) {
+      this.counters.delivered++;
+      this.emit('sent', result);
+    }
     job.resolve(result);
     job.release();
   }
@@ -544,9 +579,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private fail(job: Job, error: SluiceError, outcome: 'rejected' | 'failed' | 'unknown'): void {
     if (job.state === 'done') return;
     job.state = 'done';
-    this.counters[outcome]++;
     const err = job.error(error, outcome);
-    this.emit('send-error', err);
+    if (!job.isPart) {
+      this.counters[outcome]++;
+      this.emit('send-error', err);
+    }
     job.reject(err);
     job.release();
   }
