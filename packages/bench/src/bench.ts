@@ -29,6 +29,8 @@ const TARGETS: Scenario[] = [
   { name: 'T7 Postfix at 50 ms', rtt: 50, connections: 20, messages: 1000, ...base, server: 'postfix', senders: ['nodemailer-pool', 'sluice-default', 'sluice-data', 'sluice-bdat-window'] },
   { name: 'T8 1,000 recipients per message', rtt: 50, connections: 20, messages: 200, ...base, recipients: 1000, senders: ['nodemailer-pool', 'sluice-default'] },
   { name: 'T9 CPU per message at RTT 0, 30,000 messages', rtt: 0, connections: 20, messages: 30000, ...base, senders: ['nodemailer-pool', 'sluice-default', 'sluice-data', 'smtp-source'] },
+  // What a fresh process pays for its first thousand messages (JIT warm-up, first connections), beside T9's average.
+  { name: 'T10 the first 1,000 messages at RTT 0', rtt: 0, connections: 20, messages: 1000, ...base, senders: ['nodemailer-pool', 'sluice-default', 'smtp-source'] },
 ];
 
 function list(value: string | undefined, fallback: number[]): number[] {
@@ -204,6 +206,8 @@ function targets(all: ScenarioResult[]): string {
     if (t9.cpuVsNative !== null) lines.push(`   ${mark(t9.cpuVsNative <= 1.5)} T9 CPU per message ≤ 1.5× smtp-source: ${x(t9.cpuVsNative)}`);
     lines.push(`   ${mark((t9.cpuVsNodemailer ?? 0) >= 5)} T9 CPU per message ≥ 5× less than nodemailer's pool: ${x(t9.cpuVsNodemailer, 1)}`);
   }
+  const t10 = get('T10', 'sluice-default');
+  if (t10) lines.push(`   info   T10 the first 1,000 messages: ${(t10.cpuPer1000 * 1000).toFixed(0)} µs CPU per message${t9 ? `, ${x(t10.cpuPer1000 / t9.cpuPer1000, 1)} T9's average over 30,000` : ''}${t10.cpuVsNative !== null ? `, ${x(t10.cpuVsNative)} smtp-source's` : ''}`);
   return lines.join('\n');
 }
 

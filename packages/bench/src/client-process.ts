@@ -35,8 +35,6 @@ export interface ClientResult {
   p50: number;
   p99: number;
   cpuPer1000: number;
-  /** CPU seconds the first 1,000 messages cost (warm-up included), from the start to the 1,000th settled. */
-  cpuFirst1000: number;
   peakRssMb: number;
   eventLoopP99: number;
 }
@@ -57,7 +55,6 @@ async function run(config: ClientConfig): Promise<ClientResult> {
   eld.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  let cpuFirst1000 = Number.NaN;
   const track = (i: number, p: Promise<unknown>) =>
     p.then(
       () => {
@@ -68,10 +65,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       },
     ).finally(() => {
       latencies[i] = performance.now() - start[i]!;
-      if (++settled === 1000) {
-        const c = process.cpuUsage(cpu0);
-        cpuFirst1000 = (c.user + c.system) / 1e6;
-      }
+      settled++;
     });
   const start = new Float64Array(messages);
   let seconds = 0;
@@ -152,7 +146,6 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     cpuPer1000: ((cpu.user + cpu.system) / 1e6 / messages) * 1000,
-    cpuFirst1000,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     eventLoopP99: eld.percentile(99) / 1e6,
   };

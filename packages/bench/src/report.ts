@@ -33,11 +33,11 @@ export function table(s: ScenarioResult): string {
     `\n## ${sc.name}: RTT ${sc.rtt} ms, ${sc.connections} connections × ${sc.perConnection} messages, ${sc.messages} messages of ${(sc.size / 1024).toFixed(0)} KiB, ${sc.recipients} recipient(s)${sc.pipelining ? '' : ', server without PIPELINING'}${sc.chunking ? '' : ', server without CHUNKING'}${sc.server === 'postfix' ? ', Postfix behind the delay proxy' : ''}`,
     `   round-trip floor: ${s.floorSeconds > 0 ? `${s.floorSeconds.toFixed(2)} s (${((sc.messages / s.floorSeconds) | 0).toString()} msg/s)` : '— (no latency: CPU-bound)'}`,
     '',
-    `   ${'sender'.padEnd(20)} ${'ok'.padStart(7)} ${'msg/s'.padStart(8)} ${'vs nm'.padStart(6)} ${'floor'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU s/1k'.padStart(9)} ${'CPU vs nm'.padStart(9)} ${'vs C'.padStart(6)} ${'1st 1k s'.padStart(8)} ${'RSS MB'.padStart(7)} ${'ELD p99'.padStart(8)}`,
+    `   ${'sender'.padEnd(20)} ${'ok'.padStart(7)} ${'msg/s'.padStart(8)} ${'vs nm'.padStart(6)} ${'floor'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU s/1k'.padStart(9)} ${'CPU vs nm'.padStart(9)} ${'vs C'.padStart(6)} ${'RSS MB'.padStart(7)} ${'ELD p99'.padStart(8)}`,
   ];
   for (const r of s.results) {
     lines.push(
-      `   ${r.sender.padEnd(20)} ${String(r.delivered).padStart(7)} ${fmt(r.perSecond).padStart(8)} ${fmt(r.vsNodemailer, 2, '×').padStart(6)} ${fmt(r.ofFloor === null ? null : r.ofFloor * 100, 0, '%').padStart(6)} ${fmt(r.p50, 1).padStart(8)} ${fmt(r.p99, 1).padStart(8)} ${fmt(r.cpuPer1000, 3).padStart(9)} ${fmt(r.cpuVsNodemailer, 1, '×').padStart(9)} ${fmt(r.cpuVsNative, 2, '×').padStart(6)} ${fmt(r.cpuFirst1000, 3).padStart(8)} ${fmt(r.peakRssMb).padStart(7)} ${fmt(r.eventLoopP99, 1).padStart(8)}`,
+      `   ${r.sender.padEnd(20)} ${String(r.delivered).padStart(7)} ${fmt(r.perSecond).padStart(8)} ${fmt(r.vsNodemailer, 2, '×').padStart(6)} ${fmt(r.ofFloor === null ? null : r.ofFloor * 100, 0, '%').padStart(6)} ${fmt(r.p50, 1).padStart(8)} ${fmt(r.p99, 1).padStart(8)} ${fmt(r.cpuPer1000, 3).padStart(9)} ${fmt(r.cpuVsNodemailer, 1, '×').padStart(9)} ${fmt(r.cpuVsNative, 2, '×').padStart(6)} ${fmt(r.peakRssMb).padStart(7)} ${fmt(r.eventLoopP99, 1).padStart(8)}`,
     );
   }
   return lines.join('\n');
