@@ -19,3 +19,18 @@ export { ErrorCodes, SluiceError, SmtpReplyError, isSluiceError } from './errors
 export type { ErrorCode, ErrorKind, Outcome } from './errors.js';
 export { httpErrorFor } from './http.js';
 export type { HttpErrorAnswer } from './http.js';
+export { PoolGroup, createPoolGroup } from './group/group.js';
+export type {
+  FailoverInfo,
+  GroupSendOptions,
+  GroupSendResult,
+  GroupVerifyResult,
+  HealthOptions,
+  PoolGroupEvents,
+  PoolGroupOptions,
+  PoolGroupStats,
+  SharedOptions,
+  UpstreamHealth,
+  UpstreamOptions,
+  UpstreamStats,
+} from './group/types.js';

@@ -3,6 +3,7 @@ import { ErrorCodes, SluiceError, abortError } from './errors.js';
 import { BodyEncoder, encodeBody, has8bit } from './protocol/body.js';
 import { type DsnOptions, type Envelope, needsSmtpUtf8, validateEnvelope } from './protocol/commands.js';
 import type { Reply } from './protocol/reply.js';
+import { Spool, replay } from './spool.js';
 
 /** Message content: bytes, a string (sent as UTF-8), or a stream of bytes (never buffered whole). */
 export type Body = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
@@ -58,19 +59,67 @@ export interface SendResult {
 
 /**
  * A message's content in its wire forms, owned by the message: the encodings are made once, on first
- * use, and shared by every attempt. Nothing outside this class writes to it.
+ * use, and shared by every attempt. Nothing outside this class writes to it. A stream body is spooled
+ * as it is read (spool.ts); once read to its end it becomes a Buffer body (in memory) or a file
+ * replayed for each later transaction.
  */
 export class PreparedContent {
   private data: Buffer[] | undefined;
+  private whole: Buffer | null;
+  private source: AsyncIterable<Uint8Array> | null;
+  private copy: Spool | null = null;
+  private file: string | null = null;
 
   constructor(
     /** Whole content, or null for a stream. */
-    readonly body: Buffer | null,
+    body: Buffer | null,
     /** A stream body (null for a Buffer body). It can be read once. */
-    readonly stream: AsyncIterable<Uint8Array> | null,
+    stream: AsyncIterable<Uint8Array> | null,
     /** CRLF-normalised content, not stuffed: what BDAT sends (RFC 3030 §2) and what SIZE counts. */
     private bdat: Buffer | undefined,
-  ) {}
+  ) {
+    this.whole = body;
+    this.source = stream;
+  }
+
+  /** Whole content, or null for a stream (a stream spooled to memory becomes a Buffer). */
+  get body(): Buffer | null {
+    return this.whole;
+  }
+
+  /** The stream to read for this transaction: the user's the first time, the spooled file after. */
+  get stream(): AsyncIterable<Uint8Array> | null {
+    return this.file ? replay(this.file) : this.source;
+  }
+
+  /** It can be sent again: a Buffer body, or a stream read to its end and spooled. */
+  get replayable(): boolean {
+    return this.whole !== null || this.file !== null;
+  }
+
+  /** Keeps a copy of a piece of the user's stream, as it is read (not when a spooled file is replayed). */
+  async spool(chunk: Uint8Array): Promise<void> {
+    if (this.file || !this.source) return;
+    this.copy ??= new Spool();
+    await this.copy.write(chunk);
+  }
+
+  /** The user's stream was read to its end: the copy becomes the content. */
+  async spoolEnd(): Promise<void> {
+    if (this.file || !this.source) return;
+    const copy = this.copy ?? new Spool();
+    this.copy = copy;
+    const kept = await copy.end();
+    this.source = null;
+    if (typeof kept === 'string') this.file = kept;
+    else this.whole = kept;
+  }
+
+  /** Drops the spooled copy (its temporary file). */
+  dispose(): void {
+    this.copy?.dispose();
+    this.copy = null;
+  }
 
   /** DATA content, dot-stuffed, plus its terminator (RFC 5321 §4.5.2). */
   dataChunks(): Buffer[] {
@@ -97,6 +146,8 @@ export interface PreparedMessage {
   from: string;
   /** The recipients of the next transaction. */
   to: string[];
+  /** Recipients for later transactions (beyond maxRecipientsPerTransaction); the pool's Job keeps them. */
+  readonly rest?: readonly string[];
   dsn: DsnOptions | undefined;
   /** SIZE= value, when known. */
   size: number | undefined;

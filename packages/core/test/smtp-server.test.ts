@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, type Pool, type SluiceError } from '../src/index.js';
@@ -97,4 +98,42 @@ describe('against smtp-server', () => {
       await expect(bad.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: 'x' })).rejects.toMatchObject({ code: 'EAUTH', responseCode: 535 });
     });
   }
+});
+
+// Issue 16: a recipient cap said the old way (552, RFC 5321 §4.5.3.1.10), with a stream body that
+// every transaction must get, and a body stream that stops yielding.
+describe('against smtp-server: limits and stalls', () => {
+  const capped = (max: number): SMTPServerOptions => ({
+    onRcptTo(_address, session, callback) {
+      if (session.envelope.rcptTo.length >= max) return callback(Object.assign(new Error('Too many recipients'), { responseCode: 552 }));
+      callback();
+    },
+  });
+
+  for (const pipelining of [true, false]) {
+    it(`552 "Too many recipients" beyond 3 (${pipelining ? 'pipelined' : 'lock-step'}): a stream body goes to all 7 recipients in 3 transactions`, async () => {
+      const { port, received } = await start(capped(3));
+      const p = pool(port, { pipelining });
+      const to = Array.from({ length: 7 }, (_, i) => `r${i}@example.com`);
+      const lines = Array.from({ length: 500 }, (_, i) => `line ${i}\r\n`);
+      const result = await p.send({ envelope: { from: 'a@example.com', to }, body: Readable.from(['Subject: capped\r\n\r\n', ...lines].map((l) => Buffer.from(l))) });
+      expect(result.accepted.map((r) => r.address)).toEqual(to);
+      expect(result.pending).toEqual([]);
+      expect(received.map((r) => r.to)).toEqual([to.slice(0, 3), to.slice(3, 6), to.slice(6)]);
+      for (const r of received) expect(r.body).toBe(`Subject: capped\r\n\r\n${lines.join('')}`);
+    });
+  }
+
+  it('a body stream that stops yielding: ETIMEDOUT after the data-block timeout, the next message delivered, close() resolves', async () => {
+    const { port, received } = await start();
+    const p = pool(port, { maxConnections: 1, timeouts: { dataBlock: 300 } });
+    const stalled = new Readable({ read() {} });
+    stalled.push('Subject: stalled\r\n\r\nfirst\r\n');
+    const first = p.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: stalled });
+    const second = p.send({ envelope: { from: 'a@example.com', to: ['c@example.com'] }, body: 'Subject: next\r\n\r\nok\r\n' });
+    await expect(first).rejects.toMatchObject({ code: 'ETIMEDOUT', outcome: 'failed' });
+    expect((await second).outcome).toBe('delivered');
+    await p.close();
+    expect(received.map((r) => r.to)).toEqual([['c@example.com']]);
+  });
 });

@@ -1,4 +1,8 @@
-/** Delivery status notifications (RFC 3464) for messages that failed permanently. */
+/**
+ * Delivery status notifications (RFC 3464): bounces for messages that failed permanently
+ * (`Action: failed`), and delay warnings for messages still being retried (`Action: delayed`, a
+ * 4.x.x status and `Will-Retry-Until`, RFC 3464 §2.3.3 and §2.3.9).
+ */
 import { randomBytes } from 'node:crypto';
 
 export interface Failure {
@@ -10,6 +14,8 @@ export interface Failure {
   /** 'smtp' when the diagnostic is an SMTP reply from the upstream. */
   diagnosticType?: 'smtp' | 'x-sluice';
   orcpt?: string;
+  /** The upstream that answered, when it was not `BounceInput.remoteMta` (a message split across upstreams). */
+  remoteMta?: string;
 }
 
 export interface BounceInput {
@@ -27,6 +33,10 @@ export interface BounceInput {
   /** Include the whole original message (RET=FULL) rather than its headers. Default: headers. */
   full?: boolean;
   now?: Date;
+  /** 'failed' (a bounce, the default) or 'delayed' (a delay warning: the message is still queued). */
+  action?: 'failed' | 'delayed';
+  /** For 'delayed': when the relay gives up (arrival + maximum queue lifetime). */
+  willRetryUntil?: Date;
 }
 
 /** The header section of a message: up to the first empty line. */
@@ -65,16 +75,29 @@ export function composeBounce(input: BounceInput): Buffer {
   const boundary = `=_sluice_${randomBytes(12).toString('hex')}`;
   const domain = input.reportingMta;
   const messageId = `<${Date.now().toString(36)}.${randomBytes(6).toString('hex')}@${domain}>`;
+  const delayed = input.action === 'delayed';
   const list = input.failures.map((f) => `  <${f.address}>: ${oneLine(f.diagnostic)}`).join('\r\n');
   const human = [
     `This is the mail system at host ${domain}.`,
     '',
-    "I'm sorry to have to inform you that your message could not",
-    'be delivered to one or more recipients. It is attached below.',
-    '',
-    `The message was accepted by this relay at ${input.arrivalDate.toUTCString()}`,
-    `(queue id ${input.originalId}) and refused by the next server, or it could not`,
-    'be delivered before the maximum queue lifetime.',
+    ...(delayed
+      ? [
+          '####################################################################',
+          '# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #',
+          '####################################################################',
+          '',
+          'Your message could not be delivered yet to one or more recipients.',
+          `It was accepted by this relay at ${input.arrivalDate.toUTCString()} (queue id ${input.originalId}).`,
+          `Delivery will be retried until ${(input.willRetryUntil ?? now).toUTCString()}.`,
+        ]
+      : [
+          "I'm sorry to have to inform you that your message could not",
+          'be delivered to one or more recipients. It is attached below.',
+          '',
+          `The message was accepted by this relay at ${input.arrivalDate.toUTCString()}`,
+          `(queue id ${input.originalId}) and refused by the next server, or it could not`,
+          'be delivered before the maximum queue lifetime.',
+        ]),
     '',
     list,
     '',
@@ -85,10 +108,12 @@ export function composeBounce(input: BounceInput): Buffer {
   const perRecipient = input.failures.map((f) => {
     const lines: string[] = [];
     if (f.orcpt) lines.push(`Original-Recipient: ${oneLine(f.orcpt)}`);
-    lines.push(`Final-Recipient: rfc822; ${f.address}`, 'Action: failed', `Status: ${f.status}`);
-    if (input.remoteMta && f.diagnosticType !== 'x-sluice') lines.push(`Remote-MTA: dns; ${input.remoteMta}`);
+    lines.push(`Final-Recipient: rfc822; ${f.address}`, `Action: ${delayed ? 'delayed' : 'failed'}`, `Status: ${f.status}`);
+    const remote = f.remoteMta ?? input.remoteMta;
+    if (remote && f.diagnosticType !== 'x-sluice') lines.push(`Remote-MTA: dns; ${remote}`);
     lines.push(`Diagnostic-Code: ${f.diagnosticType ?? 'smtp'}; ${oneLine(f.diagnostic)}`);
     lines.push(`Last-Attempt-Date: ${now.toUTCString()}`);
+    if (delayed && input.willRetryUntil) lines.push(`Will-Retry-Until: ${input.willRetryUntil.toUTCString()}`);
     return lines.join('\r\n');
   });
   const status = `${perMessage.join('\r\n')}\r\n\r\n${perRecipient.join('\r\n\r\n')}\r\n`;
@@ -96,7 +121,7 @@ export function composeBounce(input: BounceInput): Buffer {
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${domain}>`,
     `To: <${input.originalFrom}>`,
-    'Subject: Undelivered Mail Returned to Sender',
+    `Subject: ${delayed ? 'Delayed Mail (still being retried)' : 'Undelivered Mail Returned to Sender'}`,
     `Date: ${now.toUTCString()}`,
     `Message-ID: ${messageId}`,
     'Auto-Submitted: auto-replied',
@@ -116,7 +141,7 @@ export function composeBounce(input: BounceInput): Buffer {
     '',
     status,
     `--${boundary}`,
-    input.full ? 'Content-Description: Undelivered Message' : 'Content-Description: Undelivered Message Headers',
+    `Content-Description: ${delayed ? 'Delayed' : 'Undelivered'} Message${input.full ? '' : ' Headers'}`,
     input.full ? 'Content-Type: message/rfc822' : 'Content-Type: text/rfc822-headers',
     '',
     '',

@@ -4,22 +4,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PRESET_NAMES, type PresetName, preset } from '@sluice/core';
+import { parseRoutes, parseUpstreamSpec, resolveUpstreams } from './cli-upstreams.js';
 import { checkSecretFileModeSync, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
 import type { LogLevel } from './log.js';
-import type { PermanentFailureAction, RelayOptions } from './options.js';
+import type { PermanentFailureAction, RelayOptions, UpstreamOptions } from './options.js';
 import { parseDuration, parseSize } from './units.js';
 
 type Kind = 'string' | 'boolean';
 
 /** Every option: flag name, kind, description. The environment variable is SLUICE_RELAY_<NAME_IN_CAPS>. */
-export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: string }> = [
-  { name: 'upstream', kind: 'string', help: 'smarthost URL: smtp://user@host:port (STARTTLS) or smtps://user@host:port; no password' },
+export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: string; multiple?: boolean }> = [
+  {
+    name: 'upstream',
+    kind: 'string',
+    multiple: true,
+    help: 'smarthost URL: smtp://user@host:port (STARTTLS) or smtps://user@host:port; no password. Repeat for failover, in order: [name=]URL',
+  },
+  {
+    name: 'route',
+    kind: 'string',
+    multiple: true,
+    help: "domain=upstream[,upstream…]: that domain's recipients go through the named upstream(s); .domain for subdomains, * for the rest",
+  },
   { name: 'preset', kind: 'string', help: `provider preset (host, port, limits): ${PRESET_NAMES.join(', ')}` },
   { name: 'user', kind: 'string', help: 'upstream user (or in the URL, or in the password file)' },
   { name: 'password-file', kind: 'string', help: 'file with the upstream password (mode 0600): "user:password", a password, JSON or relay_auth lines' },
   { name: 'upstream-ca', kind: 'string', help: 'PEM file of extra CA certificates for the upstream' },
   { name: 'upstream-require-tls', kind: 'boolean', help: 'refuse to send to the upstream without TLS' },
   { name: 'max-connections', kind: 'string', help: 'upstream connections', default: '20' },
+  {
+    name: 'upstream-max-recipients',
+    kind: 'string',
+    help: 'recipients per upstream transaction; more are split into several (Postfix smtp_destination_recipient_limit)',
+    default: '100',
+  },
   { name: 'max-messages-per-connection', kind: 'string', help: 'messages per upstream connection', default: '50' },
   { name: 'listen', kind: 'string', help: 'address:port to accept mail on (beyond loopback: TLS and AUTH required)', default: '127.0.0.1:2525' },
   { name: 'port', kind: 'string', help: 'port to accept mail on (shorthand)' },
@@ -48,6 +66,18 @@ export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: 
   { name: 'tls-cert', kind: 'string', help: 'PEM certificate for STARTTLS to local clients' },
   { name: 'users-file', kind: 'string', help: 'local AUTH users, "user:password" lines (mode 0600)' },
   { name: 'require-auth', kind: 'boolean', help: 'require AUTH from loopback clients too' },
+  {
+    name: 'trusted-networks',
+    kind: 'string',
+    help: 'CIDR ranges that may relay without AUTH (Postfix mynetworks), comma- or space-separated, IPv4 and IPv6',
+    default: '127.0.0.0/8, ::1/128',
+  },
+  {
+    name: 'delay-warning',
+    kind: 'string',
+    help: 'warn the sender (DSN, Action: delayed) when a message is still queued after this long; several: 4h,1d',
+    default: 'off',
+  },
   { name: 'hostname', kind: 'string', help: 'name in the greeting, in the upstream EHLO and in bounces', default: 'os.hostname()' },
   { name: 'shutdown-timeout', kind: 'string', help: 'on SIGTERM, wait this long for messages on the wire', default: '30s' },
   { name: 'log-level', kind: 'string', help: 'debug | info | warn | error', default: 'info' },
@@ -59,8 +89,8 @@ export function envName(flag: string): string {
 }
 
 export interface CliCommand {
-  command: 'run' | 'status' | 'release' | 'help' | 'version';
-  values: Record<string, string | boolean | undefined>;
+  command: 'run' | 'status' | 'release' | 'queue' | 'flush' | 'help' | 'version';
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
@@ -79,15 +109,15 @@ export function parseCommandLine(argv: string[]): CliCommand {
       );
     }
   }
-  const commands = ['run', 'start', 'status', 'release', 'help', 'version'];
+  const commands = ['run', 'start', 'status', 'release', 'queue', 'flush', 'help', 'version'];
   let command: CliCommand['command'] = 'run';
   const args = [...argv];
   if (args[0] && commands.includes(args[0])) {
     const c = args.shift()!;
     command = (c === 'start' ? 'run' : c) as CliCommand['command'];
   }
-  const options: Record<string, { type: Kind; short?: string }> = {};
-  for (const o of OPTIONS) options[o.name] = { type: o.kind };
+  const options: Record<string, { type: Kind; short?: string; multiple?: boolean }> = {};
+  for (const o of OPTIONS) options[o.name] = { type: o.kind, ...(o.multiple ? { multiple: true } : {}) };
   options.json = { type: 'boolean' };
   options.all = { type: 'boolean' };
   options.help = { type: 'boolean', short: 'h' };
@@ -102,14 +132,14 @@ export function parseCommandLine(argv: string[]): CliCommand {
   if (parsed.values.version) command = 'version';
   if (command === 'run' && parsed.positionals.length > 0)
     throw new RelayConfigError(`Unexpected argument ${JSON.stringify(parsed.positionals[0])}. See sluice-relay --help`);
-  return { command, values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+  return { command, values: parsed.values as CliCommand['values'], positionals: parsed.positionals };
 }
 
 /** Flag > environment > config file. */
 export function layered(
   values: CliCommand['values'],
   env: NodeJS.ProcessEnv,
-): { get(name: string): string | undefined; bool(name: string): boolean; configPassword?: string } {
+): { get(name: string): string | undefined; all(name: string): string[]; bool(name: string): boolean; configPassword?: string } {
   const configFile = (values.config as string | undefined) ?? env[envName('config')];
   let config: Record<string, unknown> = {};
   if (configFile) {
@@ -140,6 +170,18 @@ export function layered(
     if (v === undefined || v === null || v === '') return undefined;
     return String(v);
   };
+  /** A repeatable option: every flag given, else the environment's or the file's list (spaces or ";" between; a JSON array; for an object, key=value). */
+  const all = (name: string): string[] => {
+    const flag = values[name];
+    if (Array.isArray(flag) && flag.length) return flag;
+    const v = env[envName(name)] || config[name];
+    if (v === undefined || v === null || v === '') return [];
+    if (Array.isArray(v)) return v.map(String);
+    if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${Array.isArray(x) ? x.join(',') : String(x)}`);
+    return String(v)
+      .split(/[\s;]+/)
+      .filter(Boolean);
+  };
   const bool = (name: string): boolean => {
     const v = values[name] ?? env[envName(name)] ?? config[name];
     if (v === undefined || v === '') return false;
@@ -149,7 +191,7 @@ export function layered(
     if (['0', 'false', 'no', 'off'].includes(s)) return false;
     throw new RelayConfigError(`${name}: expected true or false, got ${JSON.stringify(v)}`);
   };
-  return { get, bool, configPassword: typeof config.password === 'string' && config.password ? config.password : undefined };
+  return { get, all, bool, configPassword: typeof config.password === 'string' && config.password ? config.password : undefined };
 }
 
 export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -198,12 +240,17 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   const presetName = get('preset') as PresetName | undefined;
   if (presetName && !PRESET_NAMES.includes(presetName))
     throw new RelayConfigError(`Unknown preset ${JSON.stringify(presetName)}: one of ${PRESET_NAMES.join(', ')}`);
-  const url = get('upstream');
+  const specs = cfg.all('upstream').map(parseUpstreamSpec);
+  const several = specs.length > 1;
+  if (several && presetName) throw new RelayConfigError('--preset goes with one upstream: with several, give each as --upstream [name=]smtp://user@host:port');
+  const url = several ? undefined : specs[0]?.url;
   const parsed = url ? parseUpstreamUrl(url) : undefined;
   let user = get('user');
   let password: string | undefined;
   const passwordFile = get('password-file');
-  if (passwordFile) {
+  if (several) {
+    if (user) throw new RelayConfigError('--user goes with one upstream: with several, put each user in its URL (smtp://user@host) or in relay_auth lines');
+  } else if (passwordFile) {
     const presetOptions = presetName ? preset(presetName).options : undefined;
     const target = parsed ?? (presetOptions?.host ? { host: presetOptions.host, port: presetOptions.port ?? 587 } : undefined);
     const creds = await readCredentialsFile(passwordFile, target ? { host: target.host, port: target.port } : undefined);
@@ -251,11 +298,13 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   if (!['bounce', 'dead-letter', 'both'].includes(onPermanentFailure)) throw new RelayConfigError('--on-permanent-failure must be bounce, dead-letter or both');
 
   const ca = get('upstream-ca');
-  const pool: NonNullable<RelayOptions['upstream']['pool']> = {};
+  const pool: NonNullable<UpstreamOptions['pool']> = {};
   if (ca) pool.tls = { ca: readFileSync(ca, 'utf8') };
   if (bool('upstream-require-tls')) pool.requireTLS = true;
   const mc = int(get('max-connections'), 'max-connections');
   if (mc) pool.maxConnections = mc;
+  const mr = int(get('upstream-max-recipients'), 'upstream-max-recipients');
+  if (mr) pool.maxRecipientsPerTransaction = mr;
   const mm = int(get('max-messages-per-connection'), 'max-messages-per-connection');
   if (mm) pool.maxMessagesPerConnection = mm;
 
@@ -268,7 +317,19 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
     port: listen.port,
     hostname: get('hostname'),
     spoolDir: path.resolve(get('spool') ?? defaultSpoolDir(env)),
-    upstream: { url, preset: presetName, user, password, pool },
+    ...(several
+      ? { upstreams: await resolveUpstreams(specs, { passwordFile, envPassword: env.SLUICE_RELAY_PASSWORD ?? cfg.configPassword, pool }) }
+      : { upstream: { ...(specs[0]?.name ? { name: specs[0].name } : {}), url, preset: presetName, user, password, pool } }),
+    routes: parseRoutes(cfg.all('route')),
+    trustedNetworks: get('trusted-networks')
+      ?.split(/[\s,]+/)
+      .filter(Boolean),
+    delayWarning:
+      get('delay-warning') === 'off'
+        ? undefined
+        : get('delay-warning')
+            ?.split(',')
+            .map((d) => wrap('delay-warning', () => parseDuration(d.trim(), 'delay-warning'))),
     maxAge: wrap('max-age', () => parseDuration(get('max-age') ?? '5d', 'max-age')),
     retryMin: wrap('retry-min', () => parseDuration(get('retry-min') ?? '1m', 'retry-min')),
     retryMax: wrap('retry-max', () => parseDuration(get('retry-max') ?? '1h', 'retry-max')),
@@ -301,10 +362,12 @@ Usage:
   sluice-relay [run] --preset socketlabs --user USER --password-file FILE
   sluice-relay status [--spool DIR] [--http ADDR:PORT] [--json]
   sluice-relay release <id>... | --all [--spool DIR] [--http ADDR:PORT]
+  sluice-relay queue [--json] [--spool DIR] [--http ADDR:PORT]   list the queue (like mailq)
+  sluice-relay flush [--http ADDR:PORT]                          retry every deferred message now
 
 Options (each also as an environment variable SLUICE_RELAY_<NAME>, e.g. SLUICE_RELAY_UPSTREAM, or in --config):
 ${rows.join('\n')}
-  --json                                    status: print JSON
+  --json                                    status, queue: print JSON
   --all                                     release: every held message
 
 The upstream password: --password-file FILE (mode 0600) or SLUICE_RELAY_PASSWORD. Never on the command line.

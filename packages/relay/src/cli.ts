@@ -6,7 +6,9 @@ import { defaultSpoolDir, helpText, httpToken, layered, parseCommandLine, parseH
 import { RelayError, readTokenFile, spoolTokenFile } from './config.js';
 import { jsonLogger } from './log.js';
 import type { RelayStatus } from './options.js';
+import { formatQueue, listQueue, type QueueItem } from './queue-list.js';
 import { startRelay } from './relay.js';
+import { Spool } from './spool.js';
 import { formatStatus, releaseFromSpool, spoolStatus } from './status.js';
 
 function version(): string {
@@ -42,6 +44,45 @@ function errorMessage(body: string): string {
   }
 }
 
+/** `queue` asks the running relay (else reads the spool); `flush` needs the running relay and its token. */
+async function queueCommand(
+  command: 'queue' | 'flush',
+  json: boolean,
+  target: { host: string; port: number } | null,
+  spoolDir: string,
+  token: string | undefined,
+  spoolOnly: boolean,
+): Promise<number> {
+  if (command === 'flush') {
+    if (!target) throw new RelayError('ERELAYCONFIG', 'flush talks to the running relay: give --http ADDR:PORT (it is off)');
+    let res: { status: number; body: string };
+    try {
+      res = await httpRequest('POST', target, '/flush', token);
+    } catch (err) {
+      process.stderr.write(`sluice-relay: no relay answers on http://${target.host}:${target.port} (${(err as Error).message})\n`);
+      return 1;
+    }
+    if (res.status !== 200) {
+      process.stderr.write(`sluice-relay: ${errorMessage(res.body)}\n`);
+      return 1;
+    }
+    process.stdout.write('flushed: every deferred message is being retried now\n');
+    return 0;
+  }
+  let items: QueueItem[] | undefined;
+  if (target && !spoolOnly) {
+    try {
+      const res = await httpRequest('GET', target, '/queue', token);
+      if (res.status === 200) items = (JSON.parse(res.body) as { messages: QueueItem[] }).messages;
+    } catch {
+      // not running, or not on that port: read the spool
+    }
+  }
+  items ??= await listQueue(new Spool(spoolDir));
+  process.stdout.write(json ? `${JSON.stringify(items, null, 2)}\n` : formatQueue(items));
+  return 0;
+}
+
 async function main(): Promise<number> {
   const cmd = parseCommandLine(process.argv.slice(2));
   if (cmd.command === 'help') {
@@ -52,7 +93,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  if (cmd.command === 'status' || cmd.command === 'release') {
+  if (cmd.command === 'status' || cmd.command === 'release' || cmd.command === 'queue' || cmd.command === 'flush') {
     const cfg = layered(cmd.values, process.env);
     const { get } = cfg;
     const httpValue = get('http');
@@ -60,6 +101,8 @@ async function main(): Promise<number> {
     const spoolDir = get('spool') ?? defaultSpoolDir();
     // The operator's token, else the one the relay generated into its spool (readable by the relay's user only).
     const token = (await httpToken(cfg, process.env)) ?? (await readTokenFile(spoolTokenFile(spoolDir)).catch(() => undefined));
+    if (cmd.command === 'queue' || cmd.command === 'flush')
+      return queueCommand(cmd.command, cmd.values.json === true, target, spoolDir, token, !!cmd.values.spool);
     if (cmd.command === 'status') {
       if (target && !cmd.values.spool) {
         try {

@@ -116,6 +116,19 @@ export interface Credentials {
  * - a lone password on one line (the user then comes from the URL or --user)
  */
 export async function readCredentialsFile(file: string, upstream?: { host: string; port: number }): Promise<Credentials> {
+  return (await readCredentials(file, upstream, false))!;
+}
+
+/**
+ * With several upstreams: relay_auth lines are matched per upstream exactly (no line: no credentials,
+ * a lone line is not lent to another host); a single credential (user:password, a password, JSON) is
+ * every upstream's.
+ */
+export async function readCredentialsFor(file: string, upstream: { host: string; port: number }): Promise<Credentials | undefined> {
+  return readCredentials(file, upstream, true);
+}
+
+async function readCredentials(file: string, upstream: { host: string; port: number } | undefined, exact: boolean): Promise<Credentials | undefined> {
   await checkSecretFileMode(file, 'password file');
   const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
   const trimmed = text.trim();
@@ -138,7 +151,8 @@ export async function readCredentialsFile(file: string, upstream?: { host: strin
   const mapped = lines.map((l) => /^\s*(\S+)\s+(\S.*?)\s*$/.exec(l)).filter((m): m is RegExpExecArray => Boolean(m?.[2]?.includes(':')));
   if (mapped.length > 0 && mapped.length === lines.length) {
     const wanted = upstream ? [`[${upstream.host}]:${upstream.port}`, upstream.host, `[${upstream.host}]`] : [];
-    const found = mapped.find((m) => wanted.includes(m[1])) ?? (mapped.length === 1 ? mapped[0] : undefined);
+    const found = mapped.find((m) => wanted.includes(m[1])) ?? (mapped.length === 1 && !exact ? mapped[0] : undefined);
+    if (!found && exact) return undefined;
     if (!found) throw new RelayConfigError(`The password file ${file} has no line for ${upstream ? `[${upstream.host}]:${upstream.port}` : 'the upstream'}`);
     return splitUserPassword(found[2]);
   }

@@ -1,5 +1,5 @@
 /**
- * The HTTP control port: GET /metrics, /health, /status; POST /release, /flush.
+ * The HTTP control port: GET /metrics, /health, /status, /queue; POST /release, /flush.
  *
  * A web page open in a browser on the same host can send requests to 127.0.0.1, so loopback alone
  * protects nothing that changes state. Therefore:
@@ -9,7 +9,7 @@
  *   `Sec-Fetch-Site: cross-site|same-site`) is refused, as is a `Host` that is neither an IP address,
  *   `localhost`, nor a configured name: that is a DNS-rebinding page (RFC 9110 §7.2: Host names the
  *   origin the client thinks it talks to);
- * - beyond loopback, /status (it lists addresses) needs the token too.
+ * - beyond loopback, /status and /queue (they list addresses) need the token too.
  * Errors are JSON `{ "error": { "code", "kind", "message" } }`: the relay's own with their status, any other
  * through @sluice/core's httpErrorFor (one table for every adapter).
  */
@@ -21,6 +21,7 @@ import { type HttpErrorAnswer, httpErrorFor } from '@sluice/core';
 import { RelayConfigError, RelayError } from './config.js';
 import type { RelayLogger } from './log.js';
 import type { RelayStatus } from './options.js';
+import type { QueueItem } from './queue-list.js';
 
 export interface ControlSettings {
   host: string;
@@ -34,6 +35,7 @@ export interface ControlSettings {
 
 export interface ControlRoutes {
   status(): Promise<RelayStatus>;
+  queue(): Promise<QueueItem[]>;
   metrics(): string;
   health(): { status: 'ok' | 'stopping'; queue: number; inFlight: number };
   release(ids: string[] | 'all'): Promise<string[]>;
@@ -93,7 +95,7 @@ export async function startControlServer(s: ControlSettings, r: ControlRoutes): 
     const refused = refusal(req, s);
     if (refused) throw refused;
     const route = `${req.method} ${url.pathname}`;
-    const guarded = route === 'POST /release' || route === 'POST /flush' || (s.public && route === 'GET /status');
+    const guarded = route === 'POST /release' || route === 'POST /flush' || (s.public && (route === 'GET /status' || route === 'GET /queue'));
     if (guarded && !tokenMatches(req.headers.authorization, s.token)) {
       throw new RelayError('EUNAUTHORIZED', `${route} needs the relay's token: Authorization: Bearer <token> (see --http-token-file)`, 401);
     }
@@ -106,6 +108,8 @@ export async function startControlServer(s: ControlSettings, r: ControlRoutes): 
       }
       case 'GET /status':
         return { status: 200, body: await r.status() };
+      case 'GET /queue':
+        return { status: 200, body: { messages: await r.queue() } };
       case 'POST /release': {
         const ids = url.searchParams.getAll('id');
         return { status: 200, body: { released: await r.release(ids.length ? ids : 'all') } };
@@ -114,7 +118,11 @@ export async function startControlServer(s: ControlSettings, r: ControlRoutes): 
         r.flush();
         return { status: 200, body: { ok: true } };
       default:
-        throw new RelayError('ERELAYCONFIG', `No route ${route}`, ['/metrics', '/health', '/status', '/release', '/flush'].includes(url.pathname) ? 405 : 404);
+        throw new RelayError(
+          'ERELAYCONFIG',
+          `No route ${route}`,
+          ['/metrics', '/health', '/status', '/queue', '/release', '/flush'].includes(url.pathname) ? 405 : 404,
+        );
     }
   };
 

@@ -16,6 +16,7 @@ import { isLoopbackAddress } from './loopback.js';
 import type { Metrics } from './metrics.js';
 import type { Settings } from './options.js';
 import { newId, SizeExceededError, type Spool, type SpoolDsn, type SpoolHeader } from './spool.js';
+import { isTrusted } from './trusted.js';
 
 export interface ListenerDeps {
   spool: Spool;
@@ -88,7 +89,9 @@ function spoolHeaderOf(session: SMTPServerSession): SpoolHeader {
 export async function startListener(s: Settings, d: ListenerDeps): Promise<Listener> {
   const { spool, metrics, log } = d;
   const users = s.users;
-  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isLoopbackAddress(session.remoteAddress);
+  // Trusted networks (default loopback) relay without AUTH; beyond loopback a client needs TLS all the same.
+  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isTrusted(session.remoteAddress, s.trusted);
+  const needsTls = (session: SMTPServerSession) => !isLoopbackAddress(session.remoteAddress);
   const lowOnSpace = spaceChecker(s, log);
   const spooling = new Set<string>();
   const shuttingDown = () => smtpError(421, 'Service shutting down, try again later');
@@ -122,8 +125,9 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
     },
     onMailFrom(address, session, callback) {
       if (!d.accepting()) return callback(shuttingDown());
+      // AUTH is offered over TLS only, so a client that must AUTH is first told to STARTTLS.
+      if (!session.secure && (needsTls(session) || (s.tls && needsAuth(session)))) return callback(smtpError(530, 'Must issue a STARTTLS command first'));
       if (needsAuth(session)) {
-        if (!session.secure) return callback(smtpError(530, 'Must issue a STARTTLS command first'));
         if (!session.user) {
           metrics.inc('refused_unauthenticated');
           log.warn('relay attempt without AUTH refused', { client: session.remoteAddress, from: address.address });

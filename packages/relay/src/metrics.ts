@@ -6,6 +6,8 @@ const COUNTERS: Record<string, string> = {
   delivered_recipients: 'Recipients accepted by the upstream',
   deferred: 'Delivery attempts that failed transiently (the message stays queued)',
   bounced: 'Bounces (RFC 3464 DSNs) generated for permanent failures',
+  delay_warned: 'Delay warnings (RFC 3464 DSNs, Action: delayed) sent to senders',
+  failovers: 'Attempts that went on to the next upstream after one failed before DATA',
   dead_lettered: 'Messages (or recipients of a message) moved to dead/',
   expired: 'Messages given up after the maximum queue lifetime',
   held: 'Messages held because their outcome upstream is unknown',

@@ -5,10 +5,13 @@ import { RelayConfigError } from './config.js';
 import type { RelayLogger } from './log.js';
 import { resolvesToLoopback } from './loopback.js';
 import type { HeldEntry } from './spool.js';
+import { DEFAULT_TRUSTED, parseRanges } from './trusted.js';
 
 export type PermanentFailureAction = 'bounce' | 'dead-letter' | 'both';
 
 export interface UpstreamOptions {
+  /** With several upstreams: the name routes refer to. Default 'primary' for the first, 'upstream2', … */
+  name?: string;
   /** `smtp://user@host:port` or `smtps://user@host:port`; no password. */
   url?: string;
   /** A core provider preset: host, port and the provider's limits. */
@@ -46,7 +49,31 @@ export interface RelayOptions {
   /** Our name: greeting, upstream EHLO (unless `upstream.pool.name`), Reporting-MTA of bounces. Default os.hostname(). */
   hostname?: string;
   spoolDir: string;
-  upstream: UpstreamOptions;
+  /** The upstream (smarthost). Give `upstream` or `upstreams`. */
+  upstream?: UpstreamOptions;
+  /**
+   * Several upstreams, in failover order, through @sluice/core's pool group: a message goes to the first
+   * healthy one, and to the next when it fails before DATA (refused connection, 421, timeout, TLS or
+   * AUTH failure, 4xx to MAIL). The EHLO name is the first upstream's `pool.name`, else `hostname`, for all.
+   */
+  upstreams?: UpstreamOptions[];
+  /**
+   * Routing by recipient domain (Postfix's transport maps): `{ 'example.com': 'b' }` sends example.com's
+   * recipients through upstream `b` only; `'.example.com'` matches its subdomains; a list (or "b,c") lets
+   * them use several, tried in the order of `upstreams`; `'*'` is the rest (default: every upstream).
+   */
+  routes?: Record<string, string | string[]>;
+  /**
+   * Clients that may relay without AUTH (Postfix's mynetworks): CIDR ranges, IPv4 or IPv6
+   * (`['127.0.0.1/32', '172.17.0.0/16', 'fd00::/8']`). Default loopback (127.0.0.0/8, ::1).
+   * Every other client must AUTH; clients beyond loopback must use STARTTLS as well.
+   */
+  trustedNetworks?: string[];
+  /**
+   * Ages (ms) at which the sender gets a delay warning (RFC 3464 `Action: delayed`) for a message
+   * still being retried, once per age (Postfix delay_warning_time). Default none.
+   */
+  delayWarning?: number | number[];
   /** Give up on a message deferred for this long (ms). Default 5 days (Postfix maximal_queue_lifetime). */
   maxAge?: number;
   /** First retry delay after a transient failure (ms). Default 60 s; doubles up to `retryMax`. */
@@ -88,16 +115,33 @@ export interface RelayOptions {
   minFreeSpace?: number;
 }
 
+export interface UpstreamStatus {
+  name: string;
+  upstream: string;
+  healthy: boolean;
+  /** Consecutive failures while down (0 when healthy). */
+  failures: number;
+  /** While down: when the core probes it again (ISO time). */
+  nextProbeAt?: string;
+  /** Messages handed to it (a message moved counts again), and moved away before anything was written. */
+  routed: number;
+  movedAway: number;
+  pool: PoolStats;
+}
+
 export interface RelayStatus {
   running: boolean;
   listening: { host: string; port: number };
+  /** The first upstream. */
   upstream: string;
+  upstreams: UpstreamStatus[];
   spoolDir: string;
   queue: { depth: number; inFlight: number; deferred: number; oldestAgeSeconds: number | null };
   held: HeldEntry[];
   dead: number;
   counters: Record<string, number>;
   rates: { acceptedPerMinute: number; deliveredPerMinute: number };
+  /** The first upstream's pool. */
   pool: PoolStats;
   uptimeSeconds: number;
 }
@@ -156,6 +200,12 @@ function withDefaults(options: RelayOptions) {
     shutdownTimeout: options.shutdownTimeout ?? 30_000,
     scanInterval: options.scanInterval ?? 5000,
     users,
+    upstreams: options.upstreams?.length ? options.upstreams : options.upstream ? [options.upstream] : [],
+    trusted: parseRanges(options.trustedNetworks?.length ? options.trustedNetworks : DEFAULT_TRUSTED),
+    delayWarnings: [options.delayWarning ?? []]
+      .flat()
+      .filter((a) => a > 0)
+      .sort((a, b) => a - b),
     http: http && { ...http, address: http.host },
   };
 }
@@ -164,15 +214,18 @@ function withDefaults(options: RelayOptions) {
 export async function resolveSettings(options: RelayOptions): Promise<Settings> {
   const s = withDefaults(options);
   if (!s.spoolDir) throw new RelayConfigError('spoolDir is required');
+  if (options.upstream && options.upstreams?.length) throw new RelayConfigError('Give upstream or upstreams, not both');
+  for (const a of s.delayWarnings) if (!Number.isFinite(a)) throw new RelayConfigError('delayWarning must be ages in ms');
   if (!['bounce', 'dead-letter', 'both'].includes(s.onPermanentFailure)) throw new RelayConfigError('onPermanentFailure must be bounce, dead-letter or both');
   for (const k of ['maxClients', 'maxClientsPerAddress', 'sessionTimeout', 'commandTimeout', 'idleTimeout'] as const) {
     if (!(Number.isInteger(s[k]) && s[k] > 0)) throw new RelayConfigError(`${k} must be a positive integer`);
   }
   // An open relay on a network interface would let anyone send through the provider account.
   const listen = await resolvesToLoopback(s.host);
-  if (!listen.loopback && !(s.tls && s.users)) {
+  // Trusted networks stand in for AUTH (only their clients relay); TLS is needed beyond loopback all the same.
+  if (!listen.loopback && !(s.tls && (s.users || options.trustedNetworks?.length))) {
     throw new RelayConfigError(
-      `Refusing to listen on ${s.host}${resolvedAs(s.host, listen)}: on an interface other than loopback the relay needs STARTTLS (--tls-key and --tls-cert) and AUTH (--users-file), ` +
+      `Refusing to listen on ${s.host}${resolvedAs(s.host, listen)}: on an interface other than loopback the relay needs STARTTLS (--tls-key and --tls-cert) and AUTH (--users-file) or --trusted-networks, ` +
         'or anyone who can reach it could send mail through your provider account. Listen on 127.0.0.1 (the default) for local senders.',
     );
   }

@@ -7,10 +7,13 @@ import Denque from 'denque';
 import type { RelayLogger } from './log.js';
 import type { DeadInfo, DeliveryState, Spool } from './spool.js';
 
+/** The spool's delivery state, and how many delay warnings went out (see Delivery.delayWarning). */
+export type QueueState = DeliveryState & { delayWarnings?: number };
+
 export interface Entry {
   id: string;
   receivedAt: number;
-  state: DeliveryState;
+  state: QueueState;
   /** Handed to `deliver` and not settled yet. */
   busy: boolean;
   /** In the ready FIFO. */
@@ -76,7 +79,7 @@ export class Queue {
   async load(id: string): Promise<void> {
     try {
       const header = await this.o.spool.readHeader('queue', id);
-      const state = await this.o.spool.readMeta<DeliveryState>('queue', id);
+      const state = await this.o.spool.readMeta<QueueState>('queue', id);
       if (!this.entries.has(id)) this.add(id, header.receivedAt, state);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;

@@ -12,9 +12,10 @@ import { isLoopbackAddress } from './loopback.js';
 import { Metrics } from './metrics.js';
 import { type Relay, type RelayOptions, type RelayStatus, resolveSettings } from './options.js';
 import { Queue } from './queue.js';
+import { listQueue } from './queue-list.js';
 import { releaseHeld } from './release.js';
+import { Router } from './router.js';
 import { Spool } from './spool.js';
-import { createUpstream } from './upstream.js';
 
 export type { PermanentFailureAction, Relay, RelayOptions, RelayStatus, UpstreamOptions } from './options.js';
 export { upstreamPoolOptions } from './upstream.js';
@@ -32,12 +33,21 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   const metrics = new Metrics();
   const startedAt = Date.now();
-  const upstream = createUpstream({ upstream: s.upstream, hostname: s.hostname, retryMin: s.retryMin, retryMax: s.retryMax, log });
-  const { pool } = upstream;
+  const router = new Router({
+    upstreams: s.upstreams,
+    routes: s.routes,
+    hostname: s.hostname,
+    retryMin: s.retryMin,
+    retryMax: s.retryMax,
+    log,
+    onFailover: () => metrics.inc('failovers'),
+  });
+  const upstream = router.list[0];
+  const capacity = router.list.reduce((n, u) => n + u.maxConnections * u.maxMessagesPerConnection, 0);
   const queue: Queue = new Queue({
     spool,
     log,
-    maxInFlight: s.maxInFlight ?? Math.max(100, upstream.maxConnections * upstream.maxMessagesPerConnection),
+    maxInFlight: s.maxInFlight ?? Math.max(100, capacity),
     maxInFlightBytes: MAX_IN_FLIGHT_BYTES,
     tickInterval: Math.min(1000, s.retryMin),
     scanInterval: s.scanInterval,
@@ -47,15 +57,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const delivery: Delivery = new Delivery({
     spool,
     queue,
-    pool,
+    router,
     metrics,
     log,
     hostname: s.hostname,
-    upstreamHost: upstream.host,
     maxAge: s.maxAge,
     retryMin: s.retryMin,
     retryMax: s.retryMax,
     onPermanentFailure: s.onPermanentFailure,
+    delayWarnings: s.delayWarnings,
   });
 
   // Replay the spool.
@@ -85,22 +95,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       running: !queue.stopping,
       listening: { host: s.host, port: listener.port },
       upstream: upstream.describe,
+      upstreams: router.describe(),
       spoolDir: s.spoolDir,
       queue: { depth: queue.entries.size, inFlight: queue.inFlight, deferred: queue.deferred(), oldestAgeSeconds: oldest === null ? null : Math.round(oldest) },
       held: await spool.describeHeld(heldIds.slice(0, 1000)),
       dead: (await spool.list('dead')).length,
       counters: metrics.counters(),
       rates: metrics.rates(),
-      pool: { ...pool.stats },
+      pool: { ...router.primaryStats() },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
   };
   const renderMetrics = () =>
-    metrics.render({ depth: queue.entries.size, inFlight: queue.inFlight, oldestAge: queue.oldestAge() ?? 0, poolConnections: pool.stats.connections });
+    metrics.render({ depth: queue.entries.size, inFlight: queue.inFlight, oldestAge: queue.oldestAge() ?? 0, poolConnections: router.connections() });
 
   const closeUpstream = async (why: string) => {
     await queue.stop(0);
-    await pool.close().catch((err) => log.warn(`upstream close failed ${why}`, { error: (err as Error).message }));
+    await router.close().catch((err) => log.warn(`upstream close failed ${why}`, { error: (err as Error).message }));
   };
   let listener: Awaited<ReturnType<typeof startListener>>;
   try {
@@ -132,6 +143,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         },
         {
           status,
+          queue: () => listQueue(spool, queue.entries),
           metrics: renderMetrics,
           health: () => ({ status: queue.stopping ? 'stopping' : 'ok', queue: queue.entries.size, inFlight: queue.inFlight }),
           release: (ids) => release(ids === 'all' ? undefined : ids),
@@ -149,7 +161,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   log.info('sluice-relay started', {
     listen: `${s.host}:${listener.port}`,
     upstream: upstream.describe,
-    ehloName: pool.options.connection.name,
+    ...(router.list.length > 1 ? { upstreams: router.list.map((u) => `${u.name}=${u.describe}`), routes: s.routes ?? {} } : {}),
+    ...(s.delayWarnings.length ? { delayWarningSeconds: s.delayWarnings.map((a) => Math.round(a / 1000)) } : {}),
+    trustedNetworks: s.trusted.map(([a, bits]) => `${a.toString()}/${bits}`),
+    ehloName: router.ehloName,
     spool: s.spoolDir,
     replayed: queued.length,
     held: heldAtStart,
@@ -173,16 +188,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       const settled = await queue.stop(s.shutdownTimeout); // aborts what waits in the pool: it stays spooled
       if (!settled) {
         log.warn('shutdown timeout: closing upstream connections now', { inFlight: queue.inFlight });
-        pool.destroy();
+        router.destroy();
         await queue.settled(2000);
       } else {
         const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
-        const result = await Promise.race([pool.close().then(() => 'closed' as const), timedOut]).catch((err) => {
+        const result = await Promise.race([router.close().then(() => 'closed' as const), timedOut]).catch((err) => {
           log.warn('upstream close failed', { error: (err as Error).message });
           return 'failed' as const;
         });
         if (result === 'timeout') log.warn('upstream QUIT took over 5 s; closing the connections', {});
-        pool.destroy();
+        router.destroy();
       }
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
       await control?.close();

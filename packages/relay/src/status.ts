@@ -52,6 +52,12 @@ export function formatStatus(s: OfflineStatus | RelayStatus, source: string): st
   const lines: string[] = [];
   lines.push(`sluice-relay ${s.running ? 'running' : 'status from the spool (relay not reachable)'} — ${source}`);
   if ('upstream' in s) lines.push(`upstream: ${s.upstream}   listening: ${s.listening.host}:${s.listening.port}   uptime: ${formatAge(s.uptimeSeconds)}`);
+  if ('upstreams' in s && s.upstreams.length > 1) {
+    for (const u of s.upstreams) {
+      const health = u.healthy ? 'healthy' : `down (${u.failures} failure(s)${u.nextProbeAt ? `, next probe ${u.nextProbeAt}` : ''})`;
+      lines.push(`  ${u.name}: ${u.upstream}  ${health}  routed ${u.routed}, moved away ${u.movedAway}, ${u.pool.connections} connection(s)`);
+    }
+  }
   lines.push(`spool: ${s.spoolDir}`);
   lines.push(`queue: ${s.queue.depth} message(s), ${s.queue.inFlight} in flight, ${s.queue.deferred} deferred; oldest ${formatAge(s.queue.oldestAgeSeconds)}`);
   if ('rates' in s) {

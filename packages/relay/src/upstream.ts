@@ -1,10 +1,10 @@
 /**
- * The upstream: one @sluice/core pool. The relay reads the limits it schedules by from the pool's
- * own resolved options (`pool.options`), so presets and defaults live in the core alone.
+ * An upstream's pool options from the relay's options (URL, preset, user, password). The relay reads
+ * the limits it schedules by from each pool's own resolved options (router.ts), so presets and
+ * defaults live in the core alone.
  */
-import { createPool, type Pool, type PoolOptions, type SluiceError } from '@sluice/core';
+import type { PoolOptions } from '@sluice/core';
 import { parseUpstreamUrl, RelayConfigError } from './config.js';
-import type { RelayLogger } from './log.js';
 import type { UpstreamOptions } from './options.js';
 
 /**
@@ -38,53 +38,8 @@ export function upstreamPoolOptions(upstream: UpstreamOptions): { options: PoolO
   return { options, describe: describeUpstream(options, user) };
 }
 
-function describeUpstream(options: PoolOptions, user: string | undefined): string {
-  // Before the pool exists the preset's host is not known here; createUpstream() describes the resolved one.
+export function describeUpstream(options: PoolOptions, user: string | undefined): string {
+  // Before the pool exists the preset's host is not known here; router.ts describes the resolved one.
   const host = options.host ?? `preset:${options.preset}`;
   return `${options.secure ? 'smtps' : 'smtp'}://${user ? `${encodeURIComponent(user)}@` : ''}${host.includes(':') ? `[${host}]` : host}${options.port ? `:${options.port}` : ''}`;
-}
-
-export interface Upstream {
-  pool: Pool;
-  /** `smtp://user@host:port`, from the resolved options; never the password. */
-  describe: string;
-  /** The upstream host (Remote-MTA of bounces). */
-  host: string;
-  maxConnections: number;
-  maxMessagesPerConnection: number;
-}
-
-export interface UpstreamSettings {
-  upstream: UpstreamOptions;
-  /** Our name, sent in EHLO unless the pool options name another. */
-  hostname: string;
-  retryMin: number;
-  retryMax: number;
-  log: RelayLogger;
-}
-
-export function createUpstream(s: UpstreamSettings): Upstream {
-  const { options } = upstreamPoolOptions(s.upstream);
-  const pool = createPool({
-    ...options,
-    name: options.name ?? s.hostname,
-    // The relay holds unknown outcomes itself (held/): the pool must never resend them.
-    retryUnknown: false,
-    // The pool retries briefly on the same attempt; the relay's own schedule (retryMin..retryMax) does the rest.
-    retry: options.retry ?? { retries: 2, minDelay: Math.min(1000, s.retryMin), maxDelay: Math.min(30_000, s.retryMax) },
-    logger: {
-      warn: (message, meta) => s.log.warn(`upstream: ${message}`, meta),
-      error: (message, meta) => s.log.error(`upstream: ${message}`, meta),
-    },
-  });
-  const c = pool.options.connection;
-  const describe = describeUpstream({ host: c.host, port: c.port, secure: c.secure }, c.auth?.user);
-  pool.on('connect-error', (err: SluiceError) => s.log.warn('upstream connection failed', { upstream: describe, code: err.code, error: err.message }));
-  return {
-    pool,
-    describe,
-    host: c.host,
-    maxConnections: pool.options.maxConnections,
-    maxMessagesPerConnection: c.maxMessages,
-  };
 }

@@ -22,6 +22,11 @@ export type TransactionResult =
       retry: string[];
       /** Retry at once without backoff (a stale connection or a pipelining race, not a server verdict). */
       immediate: boolean;
+      /**
+       * Resend at once as part of the same attempt, charged to no budget: sluice's own pipelining behind
+       * a "." was refused (the pool stops doing it for that server).
+       */
+      resend?: boolean;
     }
   | { type: 'unknown'; error: SluiceError; rejected: RecipientResult[] };
 
@@ -45,6 +50,10 @@ export interface TransactionReplies {
   readonly chunking: boolean;
   /** Written while other transactions were in flight (a BDAT window). */
   readonly windowed: boolean;
+  /** Its MAIL was written in the same group right behind another message's final "." (RFC 2920 §3.1). */
+  readonly behindDot?: boolean;
+  /** The pipelined RSET before its MAIL was refused: the server's state is unknown (RFC 5321 §4.1.1.5). */
+  readonly resetFailed?: boolean;
 }
 
 export const CONNECTION_LOST = syntheticReply(451, '4.4.2', 'Connection lost');
@@ -53,9 +62,29 @@ export function ok(reply: Reply | null): boolean {
   return reply !== null && reply.code >= 200 && reply.code < 300;
 }
 
-/** RFC 5321 §4.5.3.1.10: "452 Too many recipients"; RFC 3463 gives it 4.5.3. */
+const TOO_MANY = /too many (recipients|rcpts?)\b/i;
+
+/**
+ * "Too many recipients", in every wording servers use: RFC 5321 §4.5.3.1.10 says 452 (RFC 3463 gives it
+ * X.5.3), and that a client must treat a 552 the same way (old servers); some say 451 4.5.3, some send no
+ * enhanced code at all ("452 too many recipients", Exim).
+ */
 export function isTooManyRecipients(reply: Reply): boolean {
-  return reply.code === 452 && (reply.enhanced === '4.5.3' || /too many recipients/i.test(reply.text));
+  if (reply.code !== 452 && reply.code !== 451 && reply.code !== 552) return false;
+  return reply.enhanced?.endsWith('.5.3') === true || TOO_MANY.test(reply.text);
+}
+
+/**
+ * A 503 to a MAIL written right behind a "." in one group: a server stricter than RFC 2920 §3.1
+ * (Haraka 3.3's anti-smuggling check) refused the pipelining, not the message.
+ */
+export function refusedBehindDot(t: Pick<TransactionReplies, 'mail' | 'behindDot'>): boolean {
+  return t.behindDot === true && t.mail !== null && t.mail.code === 503;
+}
+
+/** A 2xx or 3xx other than 354 to DATA breaks the protocol (RFC 5321 §4.1.1.4). */
+export function dataNot354(reply: Reply): SluiceError {
+  return new SmtpReplyError(ErrorCodes.EPROTOCOL, 'DATA', reply, `The server answered DATA with ${reply.code} instead of 354: ${reply.lines.join(' ')}`);
 }
 
 /** The error for a transaction cut before its content was accepted: the connection's own cause when it is more precise. */
@@ -99,6 +128,9 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
   if (mail === null) return { type: 'transient', error: lostError('MAIL', closeError), rejected: [], retry: to, immediate: true };
   if (!ok(mail)) {
     const error = new SmtpReplyError(ErrorCodes.EENVELOPE, 'MAIL', mail);
+    if (refusedBehindDot(t)) return { type: 'transient', error, rejected: [], retry: to, immediate: true, resend: true };
+    // The RSET before it was refused: the MAIL's reply may only say so ("503 nested MAIL").
+    if (t.resetFailed) return { type: 'transient', error, rejected: [], retry: to, immediate: true };
     // 503 to a MAIL written behind a failed transaction in a BDAT window: a pipelining race, not a verdict.
     if (mail.code >= 500 && !(mail.code === 503 && t.windowed)) {
       // Every recipient fails with MAIL's reply: the pipelined RCPTs' "503 need MAIL" says nothing about them.
@@ -109,10 +141,19 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
   if (accepted.length === 0 || t.loneDot) {
     const all = [...retry, ...deferred];
     if (all.length > 0) {
-      const reply = firstFailure ?? CONNECTION_LOST;
+      // No RCPT reply came: the connection's own cause (a timeout, a protocol violation) is the error.
+      const error =
+        firstFailure === null && closeError && closeError.code !== ErrorCodes.ECONNECTION
+          ? closeError
+          : new SmtpReplyError(
+              ErrorCodes.EENVELOPE,
+              'RCPT',
+              firstFailure ?? CONNECTION_LOST,
+              `No recipient accepted: ${(firstFailure ?? CONNECTION_LOST).lines.join(' ')}`,
+            );
       return {
         type: 'transient',
-        error: new SmtpReplyError(ErrorCodes.EENVELOPE, 'RCPT', reply, `No recipient accepted: ${reply.lines.join(' ')}`),
+        error,
         rejected,
         retry: all,
         immediate: false,
@@ -128,6 +169,10 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
   const again = () => [...accepted.map((a) => a.address), ...retry, ...deferred];
   // The content phase.
   if (t.data && t.data.code !== 354) {
+    if (t.data.code < 400) {
+      // 250 (or another 3xx) instead of 354: no content was sent, the connection is dropped (connection.ts).
+      return { type: 'transient', error: dataNot354(t.data), rejected, retry: again(), immediate: false };
+    }
     const error = new SmtpReplyError(codeForCommand('DATA'), 'DATA', t.data);
     if (t.data.code >= 500) return { type: 'rejected', error, rejected: [...rejected, ...accepted.map((a) => ({ ...a }))] };
     return { type: 'transient', error, rejected, retry: again(), immediate: false };
@@ -148,6 +193,12 @@ export function classify(t: TransactionReplies, closeError: SluiceError | null):
     return { type: 'transient', error: lostError(t.chunking ? 'BDAT' : 'DATA', closeError), rejected, retry: again(), immediate: false };
   }
   if (ok(final)) return { type: 'delivered', reply: final, accepted, rejected, pending, deferred };
+  if (final.code < 400) {
+    // A 354 (or any 3xx) to the final "." or BDAT LAST breaks the protocol; the content was complete,
+    // so it may have been delivered: unknown, never resent unless retryUnknown.
+    const message = `The server answered the end of the content with ${final.code}, not a verdict: the message may or may not have been delivered (${final.lines.join(' ')})`;
+    return { type: 'unknown', error: new SmtpReplyError(ErrorCodes.EUNKNOWN, command, final, message), rejected };
+  }
   const error = new SmtpReplyError(ErrorCodes.EMESSAGE, command, final, `The message was refused: ${final.lines.join(' ')}`);
   if (final.code >= 500) {
     const refused = accepted.map((a) => ({ ...a, code: final.code, enhancedCode: final.enhanced, response: final.lines.join('\n') }));

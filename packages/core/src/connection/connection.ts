@@ -10,7 +10,7 @@ import type { PreparedMessage } from '../message.js';
 import type { ConnectionOptions, Logger } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { type Reply, ReplyParser } from '../protocol/reply.js';
-import { CONNECTION_LOST, type TransactionResult, classify, ok } from './classify.js';
+import { CONNECTION_LOST, type TransactionResult, classify, ok, refusedBehindDot } from './classify.js';
 import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
@@ -36,6 +36,17 @@ export interface ConnectionOwner<J extends PreparedMessage> {
   idle(conn: Connection<J>): void;
   /** The socket closed (error is null for an orderly close). */
   closed(conn: Connection<J>, error: SluiceError | null): void;
+  /** What the owner remembers about the server across connections; read when a connection opens. */
+  readonly peer?: PeerMemory;
+}
+
+/** What one connection learnt about the server that every later connection should know. */
+export interface PeerMemory {
+  /**
+   * The server refused a command written right behind the final "." (503, stricter than RFC 2920 §3.1,
+   * as Haraka 3.3): the next envelope waits for the "."'s reply (2 round trips per message with DATA).
+   */
+  noPipeliningAfterDot: boolean;
 }
 
 interface Expectation {
@@ -90,6 +101,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private cancelPending: Cancel | null = null;
   private pipelining = false;
   private chunking = false;
+  /** The next envelope may join the content's write (RFC 2920 §3.1), unless the server refuses that. */
+  private afterDot = true;
+  /** Ends the stream body being read, if the connection closes meanwhile (stream-body.ts). */
+  private stopStream: (() => void) | null = null;
   private quitSent = false;
   private readonly deadline = new Deadline((what) =>
     this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
@@ -144,6 +159,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       retire: () => {
         this.retiring = true;
       },
+      violation: (error) => this.destroy(error),
       afterContent: (out) => this.afterContent(out),
       stream: (txn) => {
         this.writing = true;
@@ -159,12 +175,25 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       },
       chunkSize: options.chunkSize,
       timeouts: options.timeouts,
+      onClose: (stop) => {
+        this.stopStream = stop;
+      },
+      waitingForBody: (waiting) => {
+        if (this.state === 'closed') return;
+        // RFC 5321 §4.5.3.2.5: the data-block timeout covers the wait for the next piece of the body too.
+        if (waiting) this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block (waiting for the message body)');
+        else this.rearm();
+      },
       expect: this.wire.expect,
       writeAndDrain: (chunks) => this.writeAndDrain(chunks),
       failed: (txn, error) => {
         txn.done = true;
         this.active.splice(this.active.indexOf(txn), 1);
-        this.owner.settle(this, txn.job as J, { type: 'rejected', error, rejected: [] }, true);
+        // A bad body is the message's fault; a spool that could not be written is not.
+        const result: TransactionResult = error.permanent
+          ? { type: 'rejected', error, rejected: [] }
+          : { type: 'transient', error, rejected: [], retry: [], immediate: false };
+        this.owner.settle(this, txn.job as J, result, true);
         this.destroy(error);
       },
       contentWritten: (out) => {
@@ -229,6 +258,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const caps = this.capabilities;
     this.pipelining = this.options.pipelining && caps.pipelining;
     this.chunking = this.options.chunking && caps.chunking;
+    this.afterDot = !this.owner.peer?.noPipeliningAfterDot;
     this.state = 'ready';
     this.lastActive = Date.now();
     return caps;
@@ -301,7 +331,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (refused) return this.owner.settle(this, job, { type: 'rejected', error: refused, rejected: [] }, false);
     this.started++;
     if (this.started >= this.options.maxMessages) this.retiring = true;
-    const txn = newTransaction(job, this.chunking, this.active.length > 0);
+    const txn = newTransaction(job, this.chunking, this.active.length > 0, group !== null);
     this.active.push(txn);
     // RFC 5321 §4.1.1.5: clear a failed transaction's state before the next MAIL.
     const reset = this.needsReset;
@@ -316,7 +346,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * (RFC 2920 §3.1), or QUIT when this connection retires (QUIT may end a group).
    */
   private afterContent(out: Buffer[]): void {
-    if (this.pipelining && !this.chunking && this.canAccept) {
+    if (this.pipelining && !this.chunking && this.afterDot && this.canAccept) {
       this.group = out;
       this.groupTaken = false;
       try {
@@ -339,6 +369,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     // RFC 5321 §4.5.3.2.5: each block of content may take up to the data-block timeout.
     this.deadline.arm(this.options.timeouts.dataBlock, 'DATA block');
     await drained(socket);
+    this.rearm();
+  }
+
+  /** The deadline follows the FIFO's head again. */
+  private rearm(): void {
     const head = this.fifo.peekFront();
     if (head) this.deadline.arm(head.timeout, head.kind);
     else this.deadline.disarm();
@@ -350,8 +385,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const index = this.active.indexOf(txn);
     if (index !== -1) this.active.splice(index, 1);
     const result = classify(txn, this.closeError);
-    // RFC 5321 §4.1.1.5: a failed transaction whose MAIL was accepted leaves state on the server.
-    if (result.type !== 'delivered' && ok(txn.mail)) this.needsReset = true;
+    // RFC 5321 §4.1.1.5: a failed transaction whose MAIL was accepted leaves state on the server, unless
+    // the final "." of its content got a reply: that ends the transaction whatever it says (§4.1.1.4).
+    // (A refused BDAT LAST is not said to end it, RFC 3030 §2: RSET stays.)
+    const over = !txn.chunking && txn.final !== null && txn.accepted > 0;
+    if (result.type !== 'delivered' && ok(txn.mail) && !over) this.needsReset = true;
+    if (refusedBehindDot(txn) && this.afterDot) {
+      // Stricter than RFC 2920: for this connection and, through the owner, every later one.
+      this.afterDot = false;
+      if (this.owner.peer) this.owner.peer.noPipeliningAfterDot = true;
+      this.log('info', 'The server refuses commands pipelined behind the final ".": the next envelope waits for its reply');
+    }
     this.lastActive = Date.now();
     this.owner.settle(this, txn.job as J, result, txn.streamed);
     if (!this.writing) this.resume();
@@ -444,6 +488,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     const wasReady = this.state !== 'connecting';
     this.state = 'closed';
     this.deadline.clear();
+    const stopStream = this.stopStream;
+    this.stopStream = null;
     this.socket?.destroy();
     const owed = this.fifo.toArray();
     this.fifo.clear();
@@ -468,6 +514,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       txn.done = true;
       this.owner.settle(this, txn.job as J, classify(txn, this.closeError), txn.streamed);
     }
+    stopStream?.(); // after the transactions settled: the stream's own end sees them done
     if (wasReady) this.owner.closed(this, error && this.quitSent && active.length === 0 ? null : error);
   }
 

@@ -4,7 +4,7 @@ import { DATA_TERMINATOR } from '../protocol/body.js';
 import type { Capabilities } from '../protocol/capabilities.js';
 import { mailCommand, rcptCommand } from '../protocol/commands.js';
 import { type Reply, syntheticReply } from '../protocol/reply.js';
-import { type TransactionReplies, isTooManyRecipients, ok } from './classify.js';
+import { type TransactionReplies, dataNot354, isTooManyRecipients, ok } from './classify.js';
 import type { Timeouts } from './timeouts.js';
 
 /** What a reply in the connection's FIFO answers. Replies are matched to commands by position only (RFC 2920 §3.1). */
@@ -41,6 +41,8 @@ export interface Wire {
   finish(txn: Transaction): void;
   /** No new transactions on this connection. */
   retire(): void;
+  /** The server broke the protocol: the connection ends at once, with `error` as its cause. */
+  violation(error: SluiceError): void;
   /** The content was written into `out`: the next message's envelope (pipelined) or QUIT may join it. */
   afterContent(out: Buffer[]): void;
   /** Starts writing a stream body (holds the connection until done). */
@@ -49,7 +51,7 @@ export interface Wire {
   hold(writing: boolean): void;
 }
 
-export function newTransaction(job: PreparedMessage, chunking: boolean, windowed: boolean): Transaction {
+export function newTransaction(job: PreparedMessage, chunking: boolean, windowed: boolean, behindDot: boolean): Transaction {
   return {
     job,
     to: job.to,
@@ -64,6 +66,8 @@ export function newTransaction(job: PreparedMessage, chunking: boolean, windowed
     owed: 0,
     chunking,
     windowed,
+    behindDot,
+    resetFailed: false,
     pendingMail: null,
     streamed: false,
     done: false,
@@ -112,7 +116,7 @@ export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities
       return;
     }
     group = 'RSET\r\n';
-    wire.expect('RSET', null, 0, t.command);
+    wire.expect('RSET', txn, 0, t.command);
   }
   group += mail;
   wire.expect('MAIL', txn, 0, t.mail);
@@ -159,6 +163,8 @@ export function onTransactionReply(wire: Wire, kind: ExpectKind, txn: Transactio
     case 'DOT':
     case 'BDAT_LAST':
       txn.final = reply;
+      // A 3xx to the end of the content breaks the protocol (classify: unknown); no new transactions here.
+      if (reply.code < 400 && !ok(reply)) wire.retire();
       return wire.finish(txn);
     case 'BDAT':
       if (!ok(reply) && !txn.bdatError) txn.bdatError = reply;
@@ -169,7 +175,15 @@ export function onTransactionReply(wire: Wire, kind: ExpectKind, txn: Transactio
 
 /** Lock-step: the transaction waiting behind this RSET writes its MAIL now. */
 function onReset(wire: Wire, txn: Transaction, reply: Reply): void {
-  if (txn.pendingMail === null) return;
+  if (txn.pendingMail === null) {
+    // Pipelined: the MAIL behind it is already written; the server's state is unknown, so this
+    // connection retires and the transaction is classified knowing it (RFC 5321 §4.1.1.5).
+    if (!ok(reply)) {
+      wire.retire();
+      txn.resetFailed = true;
+    }
+    return;
+  }
   const mail = txn.pendingMail;
   txn.pendingMail = null;
   // RFC 5321 §4.1.1.5: RSET must be answered 250; anything else leaves the server's state unknown.
@@ -236,7 +250,20 @@ function afterRecipients(wire: Wire, txn: Transaction): void {
 
 function onData(wire: Wire, txn: Transaction, reply: Reply): void {
   txn.data = reply;
+  if (reply.code < 400 && reply.code !== 354) {
+    // 250 instead of 354: the server may read whatever comes next as content. Drop the connection at
+    // once (the transaction ends transient, classify.ts); no content was sent.
+    return wire.violation(dataNot354(reply));
+  }
   if (reply.code !== 354) return wire.finish(txn);
+  if (!ok(txn.mail)) {
+    // 354 although MAIL was refused: the RCPTs were taken into a transaction that is not ours (a
+    // refused RSET left the last one open). Dropped without the "." the server discards it (RFC 5321
+    // §4.1.1.4); a lone "." could deliver an empty message.
+    return wire.violation(
+      new SluiceError(ErrorCodes.EPROTOCOL, `DATA was answered 354 although MAIL was refused (${txn.mail?.lines.join(' ')})`, { command: 'DATA', reply }),
+    );
+  }
   if (txn.accepted === 0) {
     // RFC 2920 §3.1: every RCPT failed but DATA got 354 anyway: send a lone "." so that no content
     // is delivered, and read its reply.

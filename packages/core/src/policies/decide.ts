@@ -14,6 +14,11 @@ export interface Attempt {
   rest: readonly string[];
   /** Its stream body was read: it cannot be sent again. */
   consumed: boolean;
+  /**
+   * A stream body read to its end and spooled (message.ts): it can go to the recipients of another
+   * transaction. Not retried for the same recipients: that is `bufferUpTo`'s job.
+   */
+  replayable?: boolean;
   /** Transactions attempted, this one included. */
   attempts: number;
   /** Retries used so far (transient failures). */
@@ -32,6 +37,11 @@ export type Verdict =
   | { action: 'deliver'; pending: RecipientResult[] }
   /** Another transaction, at once and first in line, for `recipients` ("too many recipients", or beyond the per-transaction limit). */
   | { action: 'continue'; recipients: string[] }
+  /**
+   * Send `recipients` again at once, first in line, as part of the same attempt: sluice's own pipelining
+   * behind a "." was refused (classify.ts `refusedBehindDot`). No budget, no retry counted.
+   */
+  | { action: 'resend'; recipients: string[] }
   /** Try `recipients` again after `delay` ms; `immediate` retries do not use the budget (not a server verdict). */
   | { action: 'retry'; recipients: string[]; delay: number; immediate: boolean }
   /** Done, not delivered. */
@@ -62,13 +72,15 @@ export function decide(attempt: Attempt, policy: DecidePolicy, random: () => num
   switch (result.type) {
     case 'delivered': {
       const remaining = [...result.deferred, ...attempt.rest];
-      if (remaining.length > 0 && !consumed) return { action: 'continue', recipients: remaining };
+      if (remaining.length > 0 && (!consumed || attempt.replayable)) return { action: 'continue', recipients: remaining };
       return { action: 'deliver', pending: remaining.map(notTried) };
     }
     case 'rejected':
       if (attempt.accepted > 0) return { action: 'deliver', pending: [] };
       return { action: 'fail', outcome: 'rejected', error: result.error };
     case 'transient': {
+      // Bounded by the connection: once refused, it stops pipelining behind the "." for good.
+      if (result.resend && (!consumed || attempt.replayable)) return { action: 'resend', recipients: [...result.retry, ...attempt.rest] };
       const canRetry = !consumed && budget > 0 && (result.immediate ? attempt.attempts <= budget + IMMEDIATE_EXTRA : retries < budget);
       if (!canRetry) {
         if (attempt.accepted > 0) return { action: 'deliver', pending: result.retry.map((address) => pendingFrom(address, result.error)) };

@@ -104,6 +104,7 @@ export class Job implements PreparedMessage {
     this.onAbort = null;
     if (this.delayTimer) clearTimeout(this.delayTimer);
     this.delayTimer = null;
+    this.content.dispose(); // a spooled stream's temporary file
     this.content = NO_CONTENT;
   }
 }

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import Denque from 'denque';
 import { type Compose, type MailOptions, createComposer } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
-import { Connection, type ConnectionOwner } from '../connection/connection.js';
+import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -38,6 +38,8 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
  */
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
+  /** What a connection learnt about the server, for every later one (read when a connection opens). */
+  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
@@ -140,6 +142,15 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     });
   }
 
+  private withdraw(job: Job): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      if (this.queue.peekAt(i) === job) {
+        this.queue.removeOne(i);
+        return;
+      }
+    }
+  }
+
   /**
    * More recipients than one transaction may carry: one part per transaction, queued together so that
    * idle connections take them at once (within maxConnections); the results merge in split.ts.
@@ -171,8 +182,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     if (signal) {
       job.onAbort = () => {
         if (job.state !== 'queued' && job.state !== 'delayed') return;
+        const wasQueued = job.state === 'queued';
         job.state = 'done';
         this.delayed.delete(job);
+        // Out of the queue at once (a linear search: aborts are rare), so that stats and the
+        // scheduler never count a withdrawn message nor open a connection for it.
+        if (wasQueued) this.withdraw(job);
         if (!job.isPart) this.counters.failed++;
         job.reject(abortError(signal));
         job.release();
@@ -472,7 +487,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       job.pending.push(...result.pending);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
     }
-    const attempt = { result, accepted: job.accepted.length, to: job.to, rest: job.rest, consumed: job.consumed, attempts: job.attempts, retries: job.retries };
+    const { accepted, to, rest, consumed, attempts, retries } = job;
+    const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
@@ -480,6 +496,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         this.deliver(job);
         break;
       case 'continue':
+        job.recipients(verdict.recipients);
+        this.requeue(job, 0, true);
+        break;
+      case 'resend':
+        // Not a retry: the same attempt, written again now that the connection waits for the "."'s reply.
+        job.attempts--;
         job.recipients(verdict.recipients);
         this.requeue(job, 0, true);
         break;

@@ -29,7 +29,7 @@ export class Split {
 
   /** Whether a message's transactions can run at once: more than one, and content that can be read more than once. */
   static splittable(message: PreparedMessage, limit: number): boolean {
-    return message.to.length > limit && message.content.stream === null;
+    return message.to.length > limit && message.content.body !== null;
   }
 
   /** The message as part `i` sends it: its recipients, the same content object. */

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type TransactionReplies, type TransactionResult, classify } from '../../src/connection/classify.js';
 import { SluiceError } from '../../src/errors.js';
-import { type Reply, ReplyParser } from '../../src/protocol/reply.js';
-
-/** Reply fixtures, parsed by the real reply parser from the bytes a server sends. */
-function reply(wire: string): Reply {
-  const replies: Reply[] = [];
-  new ReplyParser().feed(Buffer.from(`${wire.replace(/\n/g, '\r\n')}\r\n`), (r) => replies.push(r));
-  expect(replies).toHaveLength(1);
-  return replies[0]!;
-}
+import { A, B, reply, txn } from './fixtures.js';
 
 const R = {
   ok: reply('250 2.1.0 Ok'),
@@ -25,25 +17,6 @@ const R = {
   rejected: reply('554 5.6.0 Message rejected'),
   multi: reply('550-5.7.1 Refused\n550 5.7.1 by policy'),
 };
-
-const A = 'a@example.com';
-const B = 'b@example.com';
-
-function txn(overrides: Partial<TransactionReplies>): TransactionReplies {
-  return {
-    to: [A, B],
-    mail: null,
-    rcpt: [null, null],
-    data: null,
-    final: null,
-    bdatError: null,
-    committed: false,
-    loneDot: false,
-    chunking: false,
-    windowed: false,
-    ...overrides,
-  };
-}
 
 /** The parts of a result the pool reads. */
 function shape(result: TransactionResult) {
