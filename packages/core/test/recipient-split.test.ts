@@ -59,7 +59,13 @@ describe('a message with more recipients than one transaction carries (maxRecipi
   });
 
   it('rejects with every part’s refused recipients when no part is delivered', async () => {
-    const s = await server({ faults: [{ command: 'BDAT_LAST', reply: '554 5.6.0 Content refused' }] });
+    // DOT too: refusals at BDAT turn BDAT off for the server (the adaptive window's fallback to DATA).
+    const s = await server({
+      faults: [
+        { command: 'BDAT_LAST', reply: '554 5.6.0 Content refused' },
+        { command: 'DOT', reply: '554 5.6.0 Content refused' },
+      ],
+    });
     const p = pool(s, { maxConnections: 3 });
     const err = (await p.send(message(0, { to })).catch((e) => e)) as SluiceError;
 

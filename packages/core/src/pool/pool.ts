@@ -13,6 +13,7 @@ import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { ConcurrencyLimit } from '../policies/concurrency.js';
+import { BdatWindow, windowAnomaly } from '../policies/bdat-window.js';
 import { decide } from '../policies/decide.js';
 import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
@@ -39,7 +40,9 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
   /** What a connection learnt about the server, for every later one (read when a connection opens). */
-  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
+  readonly peer: PeerMemory;
+  /** The adaptive BDAT window (policies/bdat-window.ts), shared by every connection; null when pinned or off. */
+  private readonly window: BdatWindow | null;
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
@@ -74,6 +77,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   constructor(options: PoolOptions) {
     super();
     this.options = resolveOptions(options);
+    const c = this.options.connection;
+    this.window = c.chunking && c.pipelining && c.chunkingAdaptive ? new BdatWindow() : null;
+    this.peer = { noPipeliningAfterDot: false, bdat: this.window };
     this.limit = new ConcurrencyLimit(this.options.maxConnections, this.options.concurrencyProbeInterval);
     this.bucket = this.options.rateLimit ? new TokenBucket(this.options.rateLimit) : null;
     this.compose = createComposer(this.options.mail);
@@ -442,6 +448,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       while (!this.destroyed && !conn.busy) {
         const job = this.take(conn);
         if (!job) break;
+        job.viaBdat = conn.usesBdat;
+        job.windowed = conn.inFlight > 0;
         conn.write(job);
       }
     } finally {
@@ -481,6 +489,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.inFlightCount--;
     job.connectionId = conn.id;
     if (streamed) job.consumed = true;
+    if (this.window && job.viaBdat) {
+      if (result.type === 'delivered') this.window.clean();
+      else if (windowAnomaly(result, job.windowed)) this.window.anomaly(job.windowed);
+    }
     job.rejected.push(...result.rejected);
     if (result.type === 'delivered') {
       job.accepted.push(...result.accepted);
