@@ -22,7 +22,9 @@ export interface Upstream {
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(file, args, { maxBuffer: 1 << 24 }, (err, stdout, stderr) => (err ? reject(new Error(`${path.basename(file)}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+    execFile(file, args, { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${path.basename(file)}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
   );
 }
 
@@ -42,7 +44,9 @@ export async function startPostfix(): Promise<Upstream | { unavailable: string }
 
 /** The delay proxy (delay-proxy.ts) in front of `target`, in its own process. */
 export async function startDelayProxy(target: { host: string; port: number }, rtt: number): Promise<Upstream> {
-  const child: ChildProcess = fork(here('./delay-proxy.js'), [JSON.stringify({ host: target.host, port: target.port, rtt })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(here('./delay-proxy.js'), [JSON.stringify({ host: target.host, port: target.port, rtt })], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const [ready] = (await once(child, 'message')) as [{ port: number }];
   return {
     host: '127.0.0.1',
@@ -64,8 +68,32 @@ function seconds(field: string): number {
  * smtp-source with `sessions` connections, each sending its messages over the one connection (-d), in
  * lock-step (it has no pipelining). CPU is smtp-source's alone (its process, through bash's `times`).
  */
-export async function runSmtpSource(o: { host: string; port: number; messages: number; size: number; recipients: number; sessions: number }): Promise<ClientResult> {
-  const args = ['-d', '-s', String(o.sessions), '-m', String(o.messages), '-l', String(o.size), '-r', String(o.recipients), '-f', 'bench@example.com', '-t', 'user@example.com', '-M', 'bench.sluice.test', `${o.host}:${o.port}`];
+export async function runSmtpSource(o: {
+  host: string;
+  port: number;
+  messages: number;
+  size: number;
+  recipients: number;
+  sessions: number;
+}): Promise<ClientResult> {
+  const args = [
+    '-d',
+    '-s',
+    String(o.sessions),
+    '-m',
+    String(o.messages),
+    '-l',
+    String(o.size),
+    '-r',
+    String(o.recipients),
+    '-f',
+    'bench@example.com',
+    '-t',
+    'user@example.com',
+    '-M',
+    'bench.sluice.test',
+    `${o.host}:${o.port}`,
+  ];
   const script = `"${SMTP_SOURCE}" ${args.map((a) => `'${a}'`).join(' ')} || exit $?; times`;
   const t0 = performance.now();
   const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });

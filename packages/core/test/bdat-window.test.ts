@@ -13,7 +13,8 @@ const sendAll = (p: ReturnType<typeof pool>, from: number, n: number): Promise<O
     ),
   );
 /** Copies of message i the server accepted (by its Message-ID). */
-const copies = (s: Awaited<ReturnType<typeof server>>, i: number) => s.inbox.messages.filter((m) => m.raw!.toString().includes(`Message-ID: <m${i}@sluice.test>`)).length;
+const copies = (s: Awaited<ReturnType<typeof server>>, i: number) =>
+  s.inbox.messages.filter((m) => m.raw!.toString().includes(`Message-ID: <m${i}@sluice.test>`)).length;
 
 describe('the BDAT window by default (PIPELINING and CHUNKING offered)', () => {
   it('pipelines BDAT transactions, the window growing while replies stay clean, with nothing the strict server objects to', async () => {

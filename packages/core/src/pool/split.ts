@@ -99,7 +99,6 @@ export class Split {
     worst.attempts = attempts;
     this.done(null, worst);
   }
-
 }
 
 /** The recipients of a part that did not deliver, other than those it reports refused, as pending with its error. */
