@@ -1,6 +1,5 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import Mail from 'nodemailer/lib/mailer';
-import StreamTransport from 'nodemailer/lib/stream-transport';
 import { ErrorCodes, SluiceError } from './errors.js';
 import type { MailerOptions, MailOptions } from './mail-options.js';
 import type { Message } from './message.js';
@@ -21,14 +20,29 @@ export function mailEnvelope(mail: MailOptions): { from: string; to: string[] } 
 export type Compose = (mail: MailOptions) => Promise<Message>;
 
 /**
- * Composes through nodemailer's own pipeline, MIME never written by hand: its Mail object over its
- * stream transport, so `defaults`, `dkim` (transport-wide and per mail) and `attachDataUrls` mean
- * exactly what they mean in nodemailer, and the bytes are the ones nodemailer would have sent.
+ * The bytes an SMTP transport of nodemailer's would send: the built message (DKIM applied by the
+ * Mail's stream plugin) and its envelope. Not nodemailer's stream transport: that one keeps the Bcc
+ * header (it shows the whole message), and Bcc must never reach the wire (RFC 5322 §3.6.3).
+ */
+const BUILD = {
+  name: 'sluice-compose',
+  version: '1',
+  send(mail: { message: { getEnvelope(): unknown; messageId(): string; build(cb: (err: Error | null, buf: Buffer) => void): void } }, callback: (err: Error | null, info?: unknown) => void): void {
+    const envelope = mail.message.getEnvelope();
+    const messageId = mail.message.messageId();
+    mail.message.build((err, message) => (err ? callback(err) : callback(null, { envelope, messageId, message })));
+  },
+};
+
+/**
+ * Composes through nodemailer's own pipeline, MIME never written by hand: its Mail object, so
+ * `defaults`, `dkim` (transport-wide and per mail) and `attachDataUrls` mean exactly what they mean
+ * in nodemailer, and the bytes are the ones nodemailer would have sent.
  */
 export function createComposer(options: MailerOptions): Compose {
   // DSN parameters are sluice's (RFC 3461, checked by the core), not nodemailer's: kept out of its defaults.
   const { dsn: defaultDsn, ...defaults } = options.defaults ?? {};
-  const mailer = new Mail(new StreamTransport({ buffer: true, newline: 'windows' }), { dkim: options.dkim, attachDataUrls: options.attachDataUrls }, defaults);
+  const mailer = new Mail(BUILD as never, { dkim: options.dkim, attachDataUrls: options.attachDataUrls }, defaults);
   return async (mail) => {
     try {
       const { dsn = defaultDsn, ...rest } = mail;

@@ -34,3 +34,5 @@ export type {
   UpstreamOptions,
   UpstreamStats,
 } from './group/types.js';
+export { CHANNELS, subscribeDiagnostics } from './diagnostics.js';
+export type { CloseMessage, ConnectMessage, ConnectionErrorMessage, DiagnosticsServer, DiagnosticsSubscribers, SendContext, ThrottleMessage, WaitMessage } from './diagnostics.js';

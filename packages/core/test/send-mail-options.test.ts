@@ -47,6 +47,17 @@ describe("sendMail(): nodemailer's defaults, dkim and attachDataUrls", () => {
     expect(two!.from).toBe('ceo@example.com');
   });
 
+  it('Bcc recipients are in the envelope and in no header (RFC 5322 §3.6.3)', async () => {
+    const s = await server();
+    const p = pool(s, { dkim });
+    await p.sendMail({ from: 'a@example.com', to: 'b@example.com', bcc: ['hidden@example.com'], text: 'x' });
+    const [m] = await s.inbox.waitFor(1);
+    expect(m!.to.sort()).toEqual(['b@example.com', 'hidden@example.com']);
+    const parsed = await simpleParser(m!.raw!);
+    expect(parsed.headers.has('bcc')).toBe(false);
+    expect(m!.raw!.toString('latin1').toLowerCase()).not.toContain('hidden@example.com');
+  });
+
   it('attachDataUrls turns a data: image into an embedded attachment (cid:)', async () => {
     const s = await server();
     const p = pool(s, { attachDataUrls: true });

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import express from 'express';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HealthRouteOptions, SluiceMiddleware } from '../src/index.js';
 import { mailer, server, unreachable } from './helpers.js';
 
@@ -76,8 +76,7 @@ describe('healthRoute()', () => {
       for (let i = 0; i < 3; i++) {
         const res = await request(a).get('/health').expect(503);
         expect(res.body.error).toBe('ETIMEDOUT');
-        for (let waited = 0; open > 0 && waited < 5000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
-        expect(open).toBe(0);
+        await vi.waitFor(() => expect(open).toBe(0), { timeout: 5000 });
       }
       expect(accepted).toBe(3);
       expect(peak).toBe(1);

@@ -12,11 +12,12 @@
  * BENCH_RTT (50), BENCH_MESSAGES (400), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
  * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders), BENCH_POSTFIX ("1"; "0" leaves Postfix out),
  * BENCH_POSTFIX_DIR (packages/relay/.cache/postfix-smarthost), BENCH_POSTFIX_INITIAL_CONCURRENCY
- * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement).
+ * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement),
+ * BENCH_RELAY_CLI (the relay CLI to run: .cache/bench/cli.js, built from these sources).
  */
 import { type ChildProcess, execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,8 @@ const POSTFIX = process.env.BENCH_POSTFIX !== '0';
 // The bench runs from packages/relay/.cache/bench/.
 const POSTFIX_DIR = path.resolve(process.env.BENCH_POSTFIX_DIR ?? here('../postfix-smarthost'));
 const SCRIPTS = here('../../../../scripts/postfix/');
+// Another build of the relay's CLI to measure (BENCH_RELAY_CLI), e.g. one built from main for a before/after.
+const RELAY_CLI = path.resolve(process.env.BENCH_RELAY_CLI ?? here('./cli.js'));
 
 // ------------------------------------------------------------------ cleanup ("trap")
 
@@ -95,10 +98,20 @@ async function startUpstream(): Promise<Upstream> {
 
 // ------------------------------------------------------------------ sluice-relay
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14 and 15) in ticks of 1/100 s
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function startRelayProcess(upstreamPort: number, spool: string): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [here('./cli.js'), '--upstream', `smtp://127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', '--http', 'off', '--spool', spool],
+    [RELAY_CLI, '--upstream', `smtp://127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', '--http', 'off', '--spool', spool],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -260,9 +273,11 @@ for (const c of CONCURRENCY) {
   const direct = directN / (directMs / 1000);
   console.log(`${c} sender(s), direct: ${f(direct)} (${directN} msgs)`);
 
+  const cpu0 = cpuSeconds(relay.child.pid);
   const sluice = await viaRelay(up, relay.port, MESSAGES, c);
+  const cpuPerMessage = ((cpuSeconds(relay.child.pid) - cpu0) / MESSAGES) * 1000;
   console.log(
-    `${c} sender(s), sluice-relay: accepted ${f(sluice.accepted)}, end to end ${f(sluice.e2e)} (${MESSAGES} msgs, ${sluice.connections} new upstream connections)`,
+    `${c} sender(s), sluice-relay: accepted ${f(sluice.accepted)}, end to end ${f(sluice.e2e)} (${MESSAGES} msgs, ${sluice.connections} new upstream connections, ${cpuPerMessage.toFixed(2)} ms of relay CPU per message)`,
   );
 
   let pf: Result | undefined;
@@ -293,6 +308,8 @@ for (const c of CONCURRENCY) {
       x(sluice.e2e, direct),
       pf ? x(pf.e2e, direct) : '–',
       pf ? x(sluice.e2e, pf.e2e) : '–',
+      pf ? x(sluice.accepted, pf.accepted) : '–',
+      `${cpuPerMessage.toFixed(2)} ms`,
     ].join(' | '),
   );
 }
@@ -301,9 +318,9 @@ console.log(
   `\nend to end = until the upstream (${RTT} ms RTT) has all ${MESSAGES} messages; direct: ${DIRECT_MESSAGES} messages per sender (at most ${MESSAGES})`,
 );
 console.log(
-  '| legacy senders | direct to upstream | sluice-relay accepted | sluice-relay end to end | Postfix accepted | Postfix end to end | sluice-relay ÷ direct | Postfix ÷ direct | sluice-relay ÷ Postfix |',
+  '| legacy senders | direct to upstream | sluice-relay accepted | sluice-relay end to end | Postfix accepted | Postfix end to end | sluice-relay ÷ direct | Postfix ÷ direct | sluice-relay ÷ Postfix | accepted: sluice-relay ÷ Postfix | relay CPU per message |',
 );
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r} |`);
 if (postfixSkipped && !rows.some((r) => r.includes('did not finish'))) console.log(`(Postfix: ${postfixSkipped})`);
 

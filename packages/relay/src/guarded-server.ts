@@ -24,6 +24,13 @@ type Connection = SMTPServer['connections'] extends Set<infer C> ? C : never;
 
 export interface ConnectionLimits {
   maxClientsPerAddress: number;
+  /**
+   * Addresses the per-address cap does not apply to (the trusted networks), as Postfix exempts
+   * `$mynetworks` from its per-client limits (smtpd_client_event_limit_exceptions): every local
+   * program connects from 127.0.0.1, and a burst of them is not an attack. max-clients and the
+   * session and command deadlines still apply.
+   */
+  exempt(address: string): boolean;
   sessionTimeout: number;
   commandTimeout: number;
   /** True while the relay is deciding on a message of that session (spooling it): not the moment to cut it. */
@@ -64,7 +71,7 @@ export class GuardedSmtpServer extends SMTPServer {
   override connect(socket: Socket | TLSSocket, socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
     const address = clientAddress(socket);
     const count = this.perAddress.get(address) ?? 0;
-    if (count >= this.limits.maxClientsPerAddress) {
+    if (count >= this.limits.maxClientsPerAddress && !this.limits.exempt(address)) {
       this.limits.onLimit('per-address', address);
       socket.on('error', () => {}); // the client may be gone already; nothing to tell it
       socket.end(`421 ${this.options.name} Too many connections from your address, try again later\r\n`, () => socket.destroy());

@@ -36,7 +36,7 @@ export interface ControlSettings {
 export interface ControlRoutes {
   status(): Promise<RelayStatus>;
   queue(): Promise<QueueItem[]>;
-  metrics(): string;
+  metrics(): Promise<string>;
   health(): { status: 'ok' | 'stopping'; queue: number; inFlight: number };
   release(ids: string[] | 'all'): Promise<string[]>;
   flush(): void;
@@ -101,7 +101,7 @@ export async function startControlServer(s: ControlSettings, r: ControlRoutes): 
     }
     switch (route) {
       case 'GET /metrics':
-        return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: r.metrics() };
+        return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: await r.metrics() };
       case 'GET /health': {
         const h = r.health();
         return { status: h.status === 'ok' ? 200 : 503, body: h };

@@ -177,6 +177,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
   };
   const server = new GuardedSmtpServer(serverOptions, {
     maxClientsPerAddress: s.maxClientsPerAddress,
+    exempt: (address) => isTrusted(address, s.trusted),
     sessionTimeout: s.sessionTimeout,
     commandTimeout: s.commandTimeout,
     busy: (sessionId) => spooling.has(sessionId),

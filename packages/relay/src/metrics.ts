@@ -1,4 +1,11 @@
-/** Counters and gauges, rendered in the Prometheus text format (version 0.0.4). */
+/**
+ * The relay's metrics, in a prom-client registry: its own counters and gauges (the queue, held
+ * messages), and each upstream pool's delivery latency, replies by code, outcomes and connections
+ * from @sluice/prometheus (prefix `sluice_relay_pool_<upstream>_`).
+ */
+import type { Pool } from '@sluice/core';
+import { type PrometheusMetrics, prometheusMetrics } from '@sluice/prometheus';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 const COUNTERS: Record<string, string> = {
   accepted: 'Messages accepted from local clients (durably spooled, 250 sent)',
@@ -18,14 +25,63 @@ const COUNTERS: Record<string, string> = {
   sessions_limited: 'Client connections refused (too many from one address) or closed (session or command time limit) with 421',
 };
 
+/** What the gauges read at each scrape. */
+export interface GaugeSource {
+  depth(): number;
+  inFlight(): number;
+  oldestAge(): number;
+  connections(): number;
+}
+
 export class Metrics {
-  private values = new Map<string, number>(Object.keys(COUNTERS).map((k) => [k, 0]));
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly values = new Map<string, number>(Object.keys(COUNTERS).map((k) => [k, 0]));
   private held = 0;
+  private source: GaugeSource | null = null;
+  private readonly pools: PrometheusMetrics[] = [];
   private accepted: number[] = [];
   private delivered: number[] = [];
 
+  constructor() {
+    const registers = [this.registry];
+    for (const [name, help] of Object.entries(COUNTERS)) {
+      this.counters.set(name, new Counter({ name: `sluice_relay_messages_${name}_total`, help, registers }));
+    }
+    // Gauges are read at scrape time, from the queue and the pools the relay attached.
+    const gauge = (name: string, help: string, read: (s: GaugeSource) => number) => {
+      const g: Gauge = new Gauge({
+        name,
+        help,
+        registers,
+        collect: () => {
+          if (this.source) g.set(read(this.source));
+        },
+      });
+    };
+    gauge('sluice_relay_queue_depth', 'Messages in the queue (waiting, deferred or in flight)', (s) => s.depth());
+    gauge('sluice_relay_queue_in_flight', 'Messages handed to the upstream pool', (s) => s.inFlight());
+    gauge('sluice_relay_queue_oldest_age_seconds', 'Age of the oldest queued message', (s) => Math.round(s.oldestAge() * 1000) / 1000);
+    gauge('sluice_relay_upstream_connections', 'Open connections to the upstreams', (s) => s.connections());
+    const held: Gauge = new Gauge({
+      name: 'sluice_relay_held_messages',
+      help: 'Messages in held/ (unknown outcome, waiting for the operator)',
+      registers,
+      collect: () => held.set(this.held),
+    });
+  }
+
+  /** The queue and the pools the gauges read, and each upstream pool's own metrics. */
+  attach(source: GaugeSource, pools: Array<{ name: string; pool: Pool }>): void {
+    this.source = source;
+    for (const { name, pool } of pools) {
+      this.pools.push(prometheusMetrics(pool, { registry: this.registry, prefix: `sluice_relay_pool_${name.replace(/[^A-Za-z0-9_]/g, '_')}_` }));
+    }
+  }
+
   inc(name: string, by = 1): void {
     this.values.set(name, (this.values.get(name) ?? 0) + by);
+    this.counters.get(name)?.inc(by);
   }
 
   setHeldGauge(n: number): void {
@@ -56,22 +112,20 @@ export class Metrics {
     return { acceptedPerMinute: this.accepted.length, deliveredPerMinute: this.delivered.length };
   }
 
-  counters(): Record<string, number> {
+  counterValues(): Record<string, number> {
     return Object.fromEntries(this.values);
   }
 
-  render(gauges: { depth: number; inFlight: number; oldestAge: number; poolConnections: number }): string {
-    const out: string[] = [];
-    for (const [name, help] of Object.entries(COUNTERS)) {
-      const metric = `sluice_relay_messages_${name}_total`;
-      out.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`, `${metric} ${this.values.get(name) ?? 0}`);
-    }
-    const gauge = (name: string, help: string, value: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
-    gauge('sluice_relay_queue_depth', 'Messages in the queue (waiting, deferred or in flight)', gauges.depth);
-    gauge('sluice_relay_queue_in_flight', 'Messages handed to the upstream pool', gauges.inFlight);
-    gauge('sluice_relay_queue_oldest_age_seconds', 'Age of the oldest queued message', Math.round(gauges.oldestAge * 1000) / 1000);
-    gauge('sluice_relay_held_messages', 'Messages in held/ (unknown outcome, waiting for the operator)', this.held);
-    gauge('sluice_relay_upstream_connections', 'Open connections to the upstream', gauges.poolConnections);
-    return `${out.join('\n')}\n`;
+  /** The Prometheus text (prom-client's exposition format); serve it as `contentType`. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  dispose(): void {
+    for (const p of this.pools.splice(0)) p.dispose();
   }
 }

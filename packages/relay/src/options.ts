@@ -88,7 +88,10 @@ export interface RelayOptions {
   maxRecipients?: number;
   /** Simultaneous local clients. Default 200. */
   maxClients?: number;
-  /** Simultaneous clients from one address. Default 50 (a quarter of maxClients): one client cannot lock the others out. */
+  /**
+   * Simultaneous clients from one address outside the trusted networks. Default 50 (a quarter of
+   * maxClients): one client cannot lock the others out. Trusted networks are exempt, as in Postfix.
+   */
   maxClientsPerAddress?: number;
   /** A client session ends (421) this long after it connected, whatever it is doing (ms). Default 10 min. */
   sessionTimeout?: number;
@@ -153,7 +156,8 @@ export interface Relay {
   readonly httpPort: number | null;
   readonly spoolDir: string;
   status(): Promise<RelayStatus>;
-  metrics(): string;
+  /** The Prometheus text of /metrics (prom-client: the relay's counters and gauges, each upstream pool's histograms). */
+  metrics(): Promise<string>;
   /** Moves held messages back into the queue (all when no ids). Resolves with the ids released. */
   release(ids?: string[]): Promise<string[]>;
   /** Retries every deferred message now. */

@@ -100,14 +100,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       queue: { depth: queue.entries.size, inFlight: queue.inFlight, deferred: queue.deferred(), oldestAgeSeconds: oldest === null ? null : Math.round(oldest) },
       held: await spool.describeHeld(heldIds.slice(0, 1000)),
       dead: (await spool.list('dead')).length,
-      counters: metrics.counters(),
+      counters: metrics.counterValues(),
       rates: metrics.rates(),
       pool: { ...router.primaryStats() },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
   };
-  const renderMetrics = () =>
-    metrics.render({ depth: queue.entries.size, inFlight: queue.inFlight, oldestAge: queue.oldestAge() ?? 0, poolConnections: router.connections() });
+  metrics.attach(
+    { depth: () => queue.entries.size, inFlight: () => queue.inFlight, oldestAge: () => queue.oldestAge() ?? 0, connections: () => router.connections() },
+    router.group.names.map((name) => ({ name, pool: router.group.pool(name)! })),
+  );
+  const renderMetrics = () => metrics.render();
 
   const closeUpstream = async (why: string) => {
     await queue.stop(0);
@@ -201,6 +204,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
       await control?.close();
+      await spool.close();
+      metrics.dispose();
       log.info('stopped', { spooled: queue.entries.size });
     })();
     return stopPromise;

@@ -1,13 +1,18 @@
 /**
  * The durable spool. Layout under the spool directory:
  *
- *   tmp/            messages being received (never acknowledged; emptied at start)
- *   queue/<id>.msg  accepted messages waiting for delivery (immutable once renamed here)
+ *   segments/       accepted messages, in batches: the segment log (spool-log.ts, spool-format.ts)
+ *   tmp/            messages being received into a file (never acknowledged; emptied at start)
+ *   queue/<id>.msg  accepted messages waiting for delivery that are not in a segment: larger than
+ *                   FILE_THRESHOLD, bounces, released from held/, and any message once it has state
  *   queue/<id>.json delivery state: attempts, next attempt, last error, recipients still to do (optional)
  *   held/<id>.msg   unknown outcome upstream: waits for the operator (`sluice-relay release`)
  *   held/<id>.json  why it is held
  *   dead/<id>.msg   dead letters (permanent failures when so configured, failed bounces)
  *   dead/<id>.json  why
+ *
+ * The queue is the union of the live segment records and queue/*.msg (a file wins: it is the newer
+ * copy when a crash interrupted a move out of a segment).
  *
  * A .msg file is one file with a header, so that a single rename makes it visible atomically:
  *
@@ -15,149 +20,27 @@
  *   {"id":…,"from":…,"to":[…],"receivedAt":…}\n
  *   <the message exactly as received, after dot-unstuffing>
  *
- * Accepting = write to tmp/, fsync the file, rename into queue/, fsync queue/ (one directory fsync
- * shared by every message renamed meanwhile: group commit). Only then is 250 sent.
+ * Accepting a message = appending it to the active segment; the 250 waits for its batch's fdatasync
+ * (group commit: one write and one fdatasync for every message that arrived meanwhile). A message
+ * over FILE_THRESHOLD is streamed to tmp/ instead, fsynced, renamed into queue/, and queue/ fsynced.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { DirSync, FileWriter, fsyncDir, writeFileDurable } from './spool-files.js';
+import { decodeHeader, encodeHeader, type HeldInfo, type SpoolArea, type SpoolHeader } from './spool-format.js';
+import { type LogEntry, SegmentLog } from './spool-log.js';
 
-export const MAGIC = 'SLUICE-SPOOL/1';
+export { DirSync, fsyncDir } from './spool-files.js';
+export type { DeadInfo, DeliveryState, HeldInfo, SpoolArea, SpoolDsn, SpoolHeader } from './spool-format.js';
+export { decodeHeader, encodeHeader, isValidId, MAGIC, newId } from './spool-format.js';
 
-export interface SpoolDsn {
-  ret?: 'FULL' | 'HDRS';
-  envid?: string;
-  /** Per recipient: NOTIFY values (NEVER or SUCCESS/FAILURE/DELAY) */
-  notify?: Record<string, string[]>;
-  orcpt?: Record<string, string>;
-}
-
-export interface SpoolHeader {
-  v: 1;
-  id: string;
-  /** Reverse path; '' is the null sender (a bounce). */
-  from: string;
-  to: string[];
-  /** ms since epoch, when the 250 was about to be sent (the start of the maximum age). */
-  receivedAt: number;
-  dsn?: SpoolDsn;
-  /** Who handed it to us. */
-  client?: { address?: string; helo?: string; user?: string };
-  /** Set on bounces this relay generated: the id of the original. */
-  bounceOf?: string;
-}
-
-export interface DeliveryState {
-  attempts: number;
-  /** ms since epoch. */
-  nextAttemptAt: number;
-  lastError?: string;
-  /** Recipients still to deliver, when some were already done (delivered or bounced). */
-  remaining?: string[];
-}
-
-export interface HeldInfo {
-  heldAt: number;
-  reason: string;
-  error?: string;
-  remaining?: string[];
-  attempts?: number;
-}
-
-export interface DeadInfo {
-  deadAt: number;
-  reason: string;
-  failures?: Array<{ address: string; status: string; diagnostic: string }>;
-}
-
-export type SpoolArea = 'queue' | 'held' | 'dead';
-
-/** Sortable (time first) and unique: 9 base-36 chars of time, 10 hex chars of randomness. */
-export function newId(now = Date.now()): string {
-  return `${now.toString(36).toUpperCase().padStart(9, '0')}${randomBytes(5).toString('hex').toUpperCase()}`;
-}
-
-const ID = /^[0-9A-Za-z][0-9A-Za-z._-]{0,80}$/;
-export function isValidId(id: string): boolean {
-  return ID.test(id);
-}
-
-export function encodeHeader(header: SpoolHeader): Buffer {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  return Buffer.concat([Buffer.from(`${MAGIC} ${json.length}\n`, 'latin1'), json, Buffer.from('\n')]);
-}
-
-/** Parses the header at the start of `buf`; returns it and the offset of the message. */
-export function decodeHeader(buf: Buffer): { header: SpoolHeader; offset: number } {
-  const nl = buf.indexOf(10);
-  if (nl === -1 || nl > 64) throw new Error('not a sluice spool file (no header line)');
-  const line = buf.toString('latin1', 0, nl);
-  const m = /^SLUICE-SPOOL\/1 (\d+)$/.exec(line);
-  if (!m) throw new Error('not a sluice spool file (bad magic)');
-  const len = Number(m[1]);
-  const start = nl + 1;
-  if (buf.length < start + len + 1) throw new Error('truncated spool header');
-  const header = JSON.parse(buf.toString('utf8', start, start + len)) as SpoolHeader;
-  if (header?.v !== 1 || typeof header.id !== 'string' || typeof header.from !== 'string' || !Array.isArray(header.to)) {
-    throw new Error('invalid spool header');
-  }
-  return { header, offset: start + len + 1 };
-}
-
-/** fsync a directory so that renames and creations in it survive a crash. Concurrent callers share one fsync. */
-export class DirSync {
-  private running: Promise<void> | null = null;
-  private next: Promise<void> | null = null;
-  constructor(readonly dir: string) {}
-
-  sync(): Promise<void> {
-    if (this.next) return this.next;
-    if (!this.running) return this.start();
-    // A sync is running; it may have started before the caller's rename, so one more after it.
-    const next = this.running.then(
-      () => this.start(),
-      () => this.start(),
-    );
-    this.next = next;
-    return next;
-  }
-
-  private start(): Promise<void> {
-    if (this.next) this.next = null;
-    const p = fsyncDir(this.dir).finally(() => {
-      if (this.running === p) this.running = null;
-    });
-    this.running = p;
-    return p;
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, constants.O_RDONLY);
-    await fh.sync();
-  } catch (err) {
-    // Windows cannot open or fsync a directory; there, rename is as durable as it gets.
-    if (process.platform !== 'win32') throw err;
-  } finally {
-    await fh?.close();
-  }
-}
-
-async function writeFileDurable(file: string, data: Buffer | string, mode = 0o600): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-}
+/** A message larger than this is spooled as a file of its own rather than held in memory for a segment. */
+export const FILE_THRESHOLD = 1024 * 1024;
+/** Bodies of recently accepted messages kept in memory, so that the first attempt reads nothing from disk. */
+const CACHE_BYTES = 64 * 1024 * 1024;
 
 export class SizeExceededError extends Error {}
 
@@ -166,14 +49,22 @@ export class Spool {
   readonly queueDir: string;
   readonly heldDir: string;
   readonly deadDir: string;
+  readonly segmentsDir: string;
   private readonly syncs: Record<SpoolArea, DirSync>;
+  private readonly log: SegmentLog;
+  /** Set once the segments are read: by init() (which also repairs), or on first use (read-only). */
+  private loaded: Promise<void> | null = null;
+  private readonly cache = new Map<string, Buffer>();
+  private cacheBytes = 0;
 
   constructor(readonly root: string) {
     this.tmpDir = path.join(root, 'tmp');
     this.queueDir = path.join(root, 'queue');
     this.heldDir = path.join(root, 'held');
     this.deadDir = path.join(root, 'dead');
+    this.segmentsDir = path.join(root, 'segments');
     this.syncs = { queue: new DirSync(this.queueDir), held: new DirSync(this.heldDir), dead: new DirSync(this.deadDir) };
+    this.log = new SegmentLog(this.segmentsDir, fsyncDir);
   }
 
   dir(area: SpoolArea): string {
@@ -188,8 +79,11 @@ export class Spool {
     return path.join(this.dir(area), `${id}.json`);
   }
 
-  /** Creates the directories (mode 0700) and removes what a crash left in tmp/ (never acknowledged). */
-  async init(): Promise<{ removedTmp: number }> {
+  /**
+   * Creates the directories (mode 0700), removes what a crash left in tmp/ (never acknowledged) and
+   * replays the segments: `recovered` live records, `torn` segments whose unacknowledged tail was cut.
+   */
+  async init(): Promise<{ removedTmp: number; recovered: number; torn: number }> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const d of [this.tmpDir, this.queueDir, this.heldDir, this.deadDir]) await mkdir(d, { recursive: true, mode: 0o700 });
     let removedTmp = 0;
@@ -197,80 +91,115 @@ export class Spool {
       await rm(path.join(this.tmpDir, name), { force: true });
       removedTmp++;
     }
-    return { removedTmp };
+    const recovering = this.log.recover(true);
+    this.loaded = recovering.then(() => {});
+    const { records, torn } = await recovering;
+    // A record whose move into a file of its own was cut short by a crash: the file is the copy.
+    for (const id of await this.fileIds('queue')) if (this.log.entries.has(id)) await this.log.remove(id);
+    return { removedTmp, recovered: records, torn };
+  }
+
+  /** Closes the segment files (the relay stopped). Using the spool again opens new ones. */
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  private async segmentEntry(area: SpoolArea, id: string): Promise<LogEntry | undefined> {
+    if (area !== 'queue') return undefined;
+    this.loaded ??= this.log.recover(false).then(() => {});
+    await this.loaded;
+    return this.log.entries.get(id);
   }
 
   /**
-   * Receives a message into tmp/, fsyncs it, renames it into queue/ and fsyncs queue/. Resolves once
-   * durable. `maxSize` bytes at most: beyond, the stream is drained and SizeExceededError thrown.
+   * Receives a message and resolves once it is durable: in the segment log when it is at most
+   * FILE_THRESHOLD bytes, else in a file of its own. `maxSize` bytes at most: beyond, the stream is
+   * drained and SizeExceededError thrown.
    */
   async accept(header: SpoolHeader, content: Readable | Buffer, maxSize = Number.POSITIVE_INFINITY): Promise<number> {
-    const tmp = path.join(this.tmpDir, `${header.id}.msg`);
-    const fh = await open(tmp, 'wx', 0o600);
+    const chunks: Buffer[] = [];
     let size = 0;
     let exceeded = false;
+    let file: FileWriter | null = null;
     try {
-      const pending: Buffer[] = [encodeHeader(header)];
-      let pendingBytes = pending[0].length;
-      const flush = async () => {
-        if (pending.length === 0) return;
-        const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-        pending.length = 0;
-        pendingBytes = 0;
-        await fh.write(buf, 0, buf.length);
-      };
-      const chunks: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>);
-      for await (const chunk of chunks) {
+      const source: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>);
+      for await (const chunk of source) {
         size += chunk.length;
         if (exceeded || size > maxSize) {
           exceeded = true;
           continue; // keep reading so that the client gets its reply, write nothing more
         }
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= 256 * 1024) await flush();
-      }
-      if (!exceeded) {
-        await flush();
-        await fh.sync();
+        if (file) await file.write(chunk);
+        else {
+          chunks.push(chunk);
+          if (size > FILE_THRESHOLD) {
+            file = await FileWriter.open(path.join(this.tmpDir, `${header.id}.msg`), [encodeHeader(header), ...chunks]);
+            chunks.length = 0;
+          }
+        }
       }
     } catch (err) {
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
+      await file?.discard();
       throw err;
     }
-    await fh.close();
     if (exceeded) {
-      await rm(tmp, { force: true });
+      await file?.discard();
       throw new SizeExceededError(`message of ${size} bytes or more exceeds the limit of ${maxSize}`);
     }
-    await rename(tmp, this.msgPath('queue', header.id));
-    await this.syncs.queue.sync();
+    if (file) {
+      await file.commit(this.msgPath('queue', header.id));
+      await this.syncs.queue.sync();
+      return size;
+    }
+    await this.segmentEntry('queue', header.id); // the index is read before anything joins it
+    await this.log.append(header, chunks);
+    this.remember(header.id, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     return size;
+  }
+
+  private remember(id: string, body: Buffer): void {
+    this.cache.set(id, body);
+    this.cacheBytes += body.length;
+    for (const [old, b] of this.cache) {
+      if (this.cacheBytes <= CACHE_BYTES) break;
+      this.forget(old, b);
+    }
+  }
+
+  private forget(id: string, body = this.cache.get(id)): void {
+    if (body === undefined) return;
+    this.cache.delete(id);
+    this.cacheBytes -= body.length;
   }
 
   /** Writes a complete message (a bounce) durably into queue/. */
   async enqueue(header: SpoolHeader, content: Buffer): Promise<void> {
-    const tmp = path.join(this.tmpDir, `${header.id}.msg`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(Buffer.concat([encodeHeader(header), content]));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.msgPath('queue', header.id));
+    const file = await FileWriter.open(path.join(this.tmpDir, `${header.id}.msg`), [encodeHeader(header), content]);
+    await file.commit(this.msgPath('queue', header.id));
     await this.syncs.queue.sync();
   }
 
   async read(area: SpoolArea, id: string): Promise<{ header: SpoolHeader; body: Buffer }> {
+    const entry = await this.segmentEntry(area, id);
+    if (entry && !(await this.hasFile(area, id))) {
+      const body = this.cache.get(id) ?? (await this.log.read(entry));
+      return { header: entry.header, body };
+    }
     const buf = await readFile(this.msgPath(area, id));
     const { header, offset } = decodeHeader(buf);
     return { header, body: buf.subarray(offset) };
   }
 
+  /** Whether a queued message in a segment also has a file: only after a move out was cut short, or in another process. */
+  private async hasFile(area: SpoolArea, id: string): Promise<boolean> {
+    if (this.cache.has(id)) return false; // accepted by this process, never moved out (forget() on a move)
+    return !!(await stat(this.msgPath(area, id)).catch(() => null));
+  }
+
   /** Reads only the header (the first 64 KiB at most). */
   async readHeader(area: SpoolArea, id: string): Promise<SpoolHeader> {
+    const entry = await this.segmentEntry(area, id);
+    if (entry) return entry.header;
     const fh = await open(this.msgPath(area, id), 'r');
     try {
       const buf = Buffer.alloc(65536);
@@ -289,6 +218,7 @@ export class Spool {
   }
 
   async readMeta<T>(area: SpoolArea, id: string): Promise<T | undefined> {
+    if (await this.segmentEntry(area, id)) return undefined; // a message with state is never in a segment
     try {
       return JSON.parse(await readFile(this.metaPath(area, id), 'utf8')) as T;
     } catch {
@@ -296,22 +226,51 @@ export class Spool {
     }
   }
 
+  /** Writes a queued message's state. A message in a segment first moves into a file of its own (so that a message waiting for a retry never pins a segment). */
   async writeMeta(area: SpoolArea, id: string, meta: unknown, durable = true): Promise<void> {
+    if (await this.segmentEntry(area, id)) await this.moveOut(area, area, id, id);
     await writeFileDurable(this.metaPath(area, id), `${JSON.stringify(meta)}\n`);
     if (durable) await this.syncs[area].sync();
   }
 
-  /** Ids of the .msg files in an area, oldest first (ids sort by time). */
-  async list(area: SpoolArea): Promise<string[]> {
+  /** A segment record becomes `to`/<newId>.msg (durable), then leaves the log. */
+  private async moveOut(from: SpoolArea, to: SpoolArea, id: string, newId: string): Promise<void> {
+    await this.copyOut(from, to, id, newId);
+    this.forget(id);
+    await this.log.remove(id);
+  }
+
+  private async copyOut(from: SpoolArea, to: SpoolArea, id: string, newId: string): Promise<void> {
+    const { header, body } = await this.read(from, id);
+    const file = await FileWriter.open(path.join(this.tmpDir, `${newId}.${randomBytes(4).toString('hex')}.msg`), [encodeHeader(header), body]);
+    await file.commit(this.msgPath(to, newId));
+    await this.syncs[to].sync();
+  }
+
+  private async fileIds(area: SpoolArea): Promise<string[]> {
     const names = await readdir(this.dir(area)).catch(() => [] as string[]);
-    return names
-      .filter((n) => n.endsWith('.msg'))
-      .map((n) => n.slice(0, -4))
-      .sort();
+    return names.filter((n) => n.endsWith('.msg')).map((n) => n.slice(0, -4));
+  }
+
+  /** Ids of the messages in an area, oldest first (ids sort by time). */
+  async list(area: SpoolArea): Promise<string[]> {
+    const ids = await this.fileIds(area);
+    if (area === 'queue') {
+      await this.segmentEntry(area, '');
+      const files = new Set(ids);
+      for (const id of this.log.entries.keys()) if (!files.has(id)) ids.push(id);
+    }
+    return ids.sort();
   }
 
   /** Removes a delivered message (and its state). */
   async remove(area: SpoolArea, id: string): Promise<void> {
+    if (await this.segmentEntry(area, id)) {
+      const file = await this.hasFile(area, id);
+      this.forget(id);
+      await this.log.remove(id);
+      if (!file) return;
+    }
     await unlink(this.msgPath(area, id)).catch(ignoreMissing);
     await unlink(this.metaPath(area, id)).catch(ignoreMissing);
     await this.syncs[area].sync();
@@ -321,10 +280,12 @@ export class Spool {
   async move(from: SpoolArea, to: SpoolArea, id: string, meta?: unknown, newId = id): Promise<void> {
     if (meta !== undefined) await writeFileDurable(this.metaPath(to, newId), `${JSON.stringify(meta)}\n`);
     else await unlink(this.metaPath(to, newId)).catch(ignoreMissing);
+    if ((await this.segmentEntry(from, id)) && !(await this.hasFile(from, id))) return this.moveOut(from, to, id, newId);
     await rename(this.msgPath(from, id), this.msgPath(to, newId));
     await this.syncs[to].sync();
     await unlink(this.metaPath(from, id)).catch(ignoreMissing);
     await this.syncs[from].sync();
+    if (await this.segmentEntry(from, id)) await this.log.remove(id);
   }
 
   /** A copy (hard link when possible) of a message into another area, the original staying. */
@@ -332,12 +293,18 @@ export class Spool {
     await writeFileDurable(this.metaPath(to, newId), `${JSON.stringify(meta)}\n`);
     const dest = this.msgPath(to, newId);
     await unlink(dest).catch(ignoreMissing);
+    if ((await this.segmentEntry(from, id)) && !(await this.hasFile(from, id))) return this.copyOut(from, to, id, newId);
     await link(this.msgPath(from, id), dest).catch(() => copyFile(this.msgPath(from, id), dest));
     await this.syncs[to].sync();
   }
 
+  /** The message's file; for a message in a segment, that segment's file with `size` the message's bytes. */
   async exists(area: SpoolArea, id: string): Promise<Stats | null> {
-    return stat(this.msgPath(area, id)).catch(() => null);
+    const file = await stat(this.msgPath(area, id)).catch(() => null);
+    if (file) return file;
+    const entry = await this.segmentEntry(area, id);
+    const segment = entry ? await stat(this.log.file(entry.segment.seq, 'log')).catch(() => null) : null;
+    return segment && entry ? Object.assign(segment, { size: entry.length }) : null;
   }
 
   /** What `status` shows of held messages (unknown outcomes waiting for the operator). */

@@ -1,6 +1,7 @@
 import { chmod, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Spool } from '../src/spool.js';
 import { relayArgs, runCli, spawnRelay } from './cli-helpers.js';
 import { legacySender, tmpDir, upstream, waitUntil } from './helpers.js';
 
@@ -80,7 +81,7 @@ describe('the sluice-relay command', () => {
     expect(await relay.exited).toBe(0);
     expect(relay.stdout.join('\n')).toContain('"msg":"stopped"');
     const delivered = server.inbox.messages.length;
-    const left = (await readdir(path.join(dir, 'queue'))).filter((f) => f.endsWith('.msg')).length;
+    const left = (await new Spool(dir).list('queue')).length;
     expect(delivered).toBeLessThan(n);
     expect(delivered + left).toBe(n);
     expect((await readdir(path.join(dir, 'held'))).length).toBe(0);

@@ -1,5 +1,5 @@
 /**
- * SIGKILL at various moments between accepting and forwarding loses nothing that was acknowledged.
+ * Five SIGKILLs at various moments between accepting and forwarding loses nothing that was acknowledged.
  * The relay runs as a child process (the CLI); the upstream is a mock server in this process.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,10 +17,12 @@ describe('crash and restart (SIGKILL)', () => {
     const args = relayArgs(server.port, spool, '--retry-min', '200ms', '--retry-max', '1s');
     let relay: RelayProcess = await spawnRelay(args);
 
-    const N = 150;
+    const N = 250;
+    const STAGE = 50;
+    let fed = 0;
     const acked = new Set<string>(); // keys the relay answered 250 to
     const tries = new Map<number, number>();
-    const todo: number[] = Array.from({ length: N }, (_, i) => i);
+    const todo: number[] = [];
     let sending = true;
     const sendOne = async (seq: number) => {
       const attempt = (tries.get(seq) ?? 0) + 1;
@@ -63,20 +65,43 @@ describe('crash and restart (SIGKILL)', () => {
       kills.push({ when, acked: acked.size, upstream: server.inbox.messages.length });
     };
 
+    // Each stage hands the senders STAGE more messages, so that every kill finds them sending.
+    const feed = () => {
+      for (const end = Math.min(N, fed + STAGE); fed < end; fed++) todo.push(fed);
+      return acked.size;
+    };
+    const forwarding = async (what: string) => {
+      const base = server.inbox.messages.length;
+      await waitUntil(() => server.inbox.messages.length >= base + 5, 10_000, what);
+    };
+
     // 1. While local clients are sending.
+    feed();
     await waitUntil(() => acked.size >= 20, 10_000, '20 acknowledged');
     await kill('during accepting');
     relay = await spawnRelay(args);
     // 2. While forwarding: some delivered, more still queued.
-    await waitUntil(() => acked.size >= 70, 15_000, '70 acknowledged');
-    const base = server.inbox.messages.length;
-    await waitUntil(() => server.inbox.messages.length >= base + 5, 10_000, 'forwarding');
+    let mark = feed();
+    await waitUntil(() => acked.size >= mark + 20, 15_000, '20 more acknowledged');
+    await forwarding('forwarding');
     await kill('during forwarding');
     relay = await spawnRelay(args);
     // 3. Right after a restart, while the spool is being replayed.
     await sleep(150);
     await kill('during replay');
     relay = await spawnRelay(args);
+    // 4. Accepting again, into segments that follow the replayed ones.
+    mark = feed();
+    await waitUntil(() => acked.size >= mark + 20, 15_000, '20 more acknowledged after the replays');
+    await kill('during accepting, after replays');
+    relay = await spawnRelay(args);
+    // 5. Forwarding again.
+    mark = feed();
+    await waitUntil(() => acked.size >= mark + 20, 15_000, '20 more acknowledged');
+    await forwarding('forwarding again');
+    await kill('during forwarding, after replays');
+    relay = await spawnRelay(args);
+    while (fed < N) feed();
 
     await waitUntil(() => new Set([...acked].map((k) => k.split('.')[0])).size === N, 30_000, 'every message acknowledged once');
     sending = false;
@@ -97,5 +122,6 @@ describe('crash and restart (SIGKILL)', () => {
     );
     relay.child.kill('SIGTERM');
     expect(await relay.exited).toBe(0);
-  }, 90_000);
+    expect(kills).toHaveLength(5);
+  }, 120_000);
 });

@@ -34,12 +34,12 @@ describe('delay warnings (RFC 3464 Action: delayed, Postfix delay_warning_time)'
 
     // The second age gives the second (and last) warning; further retries send none.
     await server.inbox.waitFor(2, 10_000);
-    const after = deferrals(relay.metrics());
-    await waitUntil(() => deferrals(relay.metrics()) >= after + 4, 10_000, 'four more retries');
+    const after = deferrals(await relay.metrics());
+    await waitUntil(async () => deferrals(await relay.metrics()) >= after + 4, 10_000, 'four more retries');
     const warnings = server.inbox.filter((m) => m.from === '');
     expect(warnings).toHaveLength(2);
     expect((await parseDsn(warnings[1].raw!)).recipients[0]).toMatchObject({ Action: 'delayed', 'Final-Recipient': 'rfc822; late@example.com' });
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_delay_warned_total 2\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_delay_warned_total 2\n/);
     // The message itself is still queued, deferred.
     const status = await relay.status();
     expect(status.queue.depth).toBe(1);
@@ -54,7 +54,7 @@ describe('delay warnings (RFC 3464 Action: delayed, Postfix delay_warning_time)'
       raw: 'Subject: x\r\n\r\nx\r\n',
     } as Parameters<ReturnType<typeof legacySender>['sendMail']>[0]);
     const start = Date.now();
-    await waitUntil(() => deferrals(relay.metrics()) >= 6 && Date.now() - start > 400, 10_000, 'retries past the age');
+    await waitUntil(async () => deferrals(await relay.metrics()) >= 6 && Date.now() - start > 400, 10_000, 'retries past the age');
     expect(server.inbox.messages).toHaveLength(0);
   });
 });

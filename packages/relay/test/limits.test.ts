@@ -2,7 +2,8 @@
  * Connection rules of the SMTP listener, with real sockets: the greeting goes out at once, slow
  * clients are cut (slowloris), one address cannot take every slot, a session has a deadline.
  * Clients on 127.0.0.2 stand for an attacker beside legitimate clients on 127.0.0.1 (Linux routes
- * all of 127.0.0.0/8 to the loopback interface).
+ * all of 127.0.0.0/8 to the loopback interface); the tests of the per-address cap trust 127.0.0.1/32
+ * only, since trusted networks are exempt from it (as Postfix exempts $mynetworks).
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -75,7 +76,7 @@ describe('connection rules', () => {
 
   it('cuts a client that sends a command one byte at a time (slowloris), and lets the others through meanwhile', async () => {
     const server = await upstream();
-    const { relay, log } = await relayTo(server, { commandTimeout: 1500, maxClients: 10, maxClientsPerAddress: 3 });
+    const { relay, log } = await relayTo(server, { commandTimeout: 1500, maxClients: 10, maxClientsPerAddress: 3, trustedNetworks: ['127.0.0.1/32'] });
     const slow = await Promise.all([1, 2, 3].map(() => connect(relay.port, '127.0.0.2')));
     await waitUntil(() => slow.every((c) => c.replies.length === 1), 5000, 'greetings');
     for (const c of slow) dribble(c, 'EHLO slow-client-that-never-finishes.example.com', 100);
@@ -95,7 +96,7 @@ describe('connection rules', () => {
       expect(c.replies.map(code)).toEqual([220, 421]);
       expect(c.replies[1]).toMatch(/Command timeout/);
     }
-    expect(relay.metrics()).toMatch(/^sluice_relay_messages_sessions_limited_total 4$/m);
+    expect(await relay.metrics()).toMatch(/^sluice_relay_messages_sessions_limited_total 4$/m);
     expect(log.records().filter((r) => r.rule === 'command')).toHaveLength(3);
     // Their slots are free again once the relay has seen the sockets close.
     await waitUntil(
@@ -112,7 +113,7 @@ describe('connection rules', () => {
 
   it('without the per-address cap, slow clients from one address would fill every slot: the cap keeps slots for others', async () => {
     const server = await upstream();
-    const { relay } = await relayTo(server, { maxClients: 4, maxClientsPerAddress: 2 });
+    const { relay } = await relayTo(server, { maxClients: 4, maxClientsPerAddress: 2, trustedNetworks: ['127.0.0.1/32'] });
     const attacker = await Promise.all([1, 2, 3, 4].map(() => connect(relay.port, '127.0.0.2')));
     await waitUntil(() => attacker.every((c) => c.replies.length === 1), 5000, 'first replies');
     expect(attacker.map((c) => code(c.replies[0])).sort()).toEqual([220, 220, 421, 421]);
@@ -140,10 +141,18 @@ describe('connection rules', () => {
 });
 
 describe('connection rules from the command line', () => {
+  it('exempts the trusted networks from the per-address cap, as Postfix exempts $mynetworks (a burst of local programs)', async () => {
+    const server = await upstream();
+    const { relay } = await relayTo(server, { maxClients: 10, maxClientsPerAddress: 2 });
+    const local = await Promise.all([1, 2, 3, 4].map(() => connect(relay.port, '127.0.0.1')));
+    await waitUntil(() => local.every((c) => c.replies.length > 0), 5000, 'four greetings');
+    expect(local.map((c) => code(c.replies[0]))).toEqual([220, 220, 220, 220]);
+  });
+
   it('--max-clients-per-address, --session-timeout and --command-timeout reach the listener', async () => {
     const server = await upstream();
     const relay = await spawnRelay(
-      relayArgs(server.port, await tmpDir(), '--max-clients-per-address', '1', '--session-timeout', '700ms', '--command-timeout', '5s'),
+      relayArgs(server.port, await tmpDir(), '--max-clients-per-address', '1', '--trusted-networks', '127.0.0.1/32', '--session-timeout', '700ms', '--command-timeout', '5s'),
     );
     const first = await connect(relay.port, '127.0.0.2');
     await waitUntil(() => first.replies.length === 1, 5000, 'greeting');

@@ -1,6 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Spool } from '../src/spool.js';
 import { legacySender, relayTo, upstream } from './helpers.js';
 
 describe('end to end', () => {
@@ -20,7 +21,22 @@ describe('end to end', () => {
     expect(msg.raw!.equals(raw)).toBe(true);
     await relay.idle(5000);
     expect(await readdir(path.join(spoolDir, 'queue'))).toEqual([]);
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_delivered_total 1\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_delivered_total 1\n/);
+  });
+
+  it("serves the upstream pool's delivery latency and replies by code on /metrics (prom-client)", async () => {
+    const server = await upstream();
+    const { relay } = await relayTo(server);
+    await legacySender(relay.port).sendMail({ from: 'app@example.com', to: 'a@example.com', subject: 'm', text: 'x' });
+    await server.inbox.waitFor(1);
+    await relay.idle(5000);
+    const text = await relay.metrics();
+    const sample = (name: string) => text.split('\n').find((line) => line.startsWith(name))?.split(' ').at(-1);
+    expect(text).toMatch(/^# TYPE sluice_relay_pool_\w+_send_duration_seconds histogram$/m);
+    expect(text).toMatch(/^sluice_relay_pool_\w+_send_duration_seconds_count\{outcome="delivered"\} 1$/m);
+    // The reply to the content: "." after DATA, or BDAT LAST (the mock server offers CHUNKING).
+    expect(text).toMatch(/^sluice_relay_pool_\w+_smtp_replies_total\{command="(DOT|BDAT)",code="250"\} 1$/m);
+    expect(sample('sluice_relay_messages_accepted_total')).toBe('1');
   });
 
   it('pools and pipelines many one-connection-per-message senders into few upstream connections', async () => {
@@ -44,8 +60,8 @@ describe('end to end', () => {
     const mail = legacySender(relay.port);
     const info = await mail.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' });
     const id = /queued as (\S+)/.exec(info.response)![1];
-    const file = await readFile(path.join(spoolDir, 'queue', `${id}.msg`));
-    expect(file.toString('latin1')).toMatch(/^SLUICE-SPOOL\/1 \d+\n\{/);
-    expect(file.toString()).toContain('Subject: s');
+    const { header, body } = await new Spool(spoolDir).read('queue', id); // another instance: what is on disk
+    expect(header).toMatchObject({ v: 1, id, from: 'a@example.com', to: ['b@example.com'] });
+    expect(body.toString()).toContain('Subject: s');
   });
 });

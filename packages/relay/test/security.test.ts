@@ -25,7 +25,7 @@ describe('bad input', () => {
     await server.inbox.waitFor(1);
     await relay.idle(5000);
     expect(server.inbox.messages).toHaveLength(1);
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_refused_size_total 2\n|sluice_relay_messages_refused_size_total 1\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_refused_size_total 2\n|sluice_relay_messages_refused_size_total 1\n/);
     expect(await readFile(path.join(spoolDir, 'tmp')).catch((e) => e.code)).toBe('EISDIR');
   });
 
@@ -64,7 +64,7 @@ describe('lines over 998 octets (RFC 5321 §4.5.3.1.6)', () => {
     expect(delivered!.raw!.toString('latin1').split('\r\n')).toContain('y'.repeat(998));
     await relay.idle(5000);
     expect(server.inbox.messages).toHaveLength(1);
-    expect(relay.metrics()).toMatch(/^sluice_relay_messages_refused_line_length_total 1$/m);
+    expect(await relay.metrics()).toMatch(/^sluice_relay_messages_refused_line_length_total 1$/m);
     expect(await readdir(path.join(spoolDir, 'tmp'))).toEqual([]);
   });
 });
@@ -113,7 +113,7 @@ describe('who may relay', () => {
     // With TLS but without AUTH, still refused.
     const tlsRemote = legacySender(relay.port, { host: external, ignoreTLS: false, requireTLS: true, tls: { ca: tls.cert, servername: 'localhost' } });
     await expect(tlsRemote.sendMail({ from: 'a@example.com', to: 'b@example.com', text: 'x' })).rejects.toThrow(/530|Authentication required/);
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_refused_unauthenticated_total 1\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_refused_unauthenticated_total 1\n/);
     const authed = legacySender(relay.port, {
       host: external,
       ignoreTLS: false,

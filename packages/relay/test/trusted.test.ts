@@ -20,7 +20,7 @@ describe('--trusted-networks (Postfix mynetworks)', () => {
     await relay.idle(5000);
     expect(server.inbox.messages.map((m) => m.to)).toEqual([['b@example.com']]);
     expect(log.records().find((r) => r.msg === 'relay attempt without AUTH refused')).toMatchObject({ client: '127.0.0.2' });
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_refused_unauthenticated_total 1\n/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_refused_unauthenticated_total 1\n/);
   });
 
   it('parses ranges: IPv4, IPv6, bare addresses, Postfix brackets, IPv4-mapped', () => {

@@ -44,7 +44,7 @@ describe('several upstreams: failover before DATA', () => {
       ['secondary', true],
     ]);
     expect(log.records().some((r) => r.msg === 'failing over to the next upstream' && r.from === 'primary' && r.to === 'secondary')).toBe(true);
-    expect(relay.metrics()).toMatch(/sluice_relay_messages_failovers_total [1-9]/);
+    expect(await relay.metrics()).toMatch(/sluice_relay_messages_failovers_total [1-9]/);
 
     const back = await upstream({ port }); // the primary returns on its port
     await waitUntil(async () => (await relay.status()).upstreams[0].healthy, 5000, 'the primary to be retried');

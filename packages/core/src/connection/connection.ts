@@ -7,13 +7,14 @@ import type net from 'node:net';
 import Denque from 'denque';
 import { ErrorCodes, SluiceError, SmtpReplyError } from '../errors.js';
 import type { PreparedMessage } from '../message.js';
-import type { ConnectionOptions, Logger } from '../options.js';
+import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { type Reply, ReplyParser } from '../protocol/reply.js';
 import { CONNECTION_LOST, type TransactionResult, classify, ok, refusedBehindDot } from './classify.js';
 import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
+import { WireTrace } from './trace.js';
 import { type Cancel, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
@@ -128,12 +129,14 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private readonly session: SetupSession;
   private readonly wire: Wire;
   private readonly streamHost: StreamHost;
+  private readonly trace: WireTrace;
 
   constructor(
     private readonly options: ConnectionOptions,
     private readonly owner: ConnectionOwner<J>,
   ) {
     this.parser = new ReplyParser(options.replyLimits);
+    this.trace = new WireTrace(options.logger, this.id);
     const self = this;
     this.session = {
       request: (line, timeout, what) => this.request(line, timeout, what),
@@ -320,13 +323,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     return new Promise<Reply>((resolve, reject) => {
       const closed = this.setupClosed();
       if (closed) return reject(closed);
-      this.log('debug', `C: ${what}`);
+      this.trace.line('debug', `C: ${line === null || what.startsWith('AUTH') ? what : line.trim()}`);
       this.expect({ kind: 'SETUP', txn: null, index: 0, timeout, resolve, reject }, what);
       if (line !== null) this.socket!.write(line);
     }).then((reply) => {
-      // Some servers echo the credentials they got in their AUTH replies: log only the code of those
-      // (auth.ts redacts the text before it reaches an error).
-      this.log('debug', what.startsWith('AUTH') ? `S: ${reply.code} (AUTH reply text not logged)` : `S: ${reply.lines[reply.lines.length - 1]}`);
+      // Some servers echo the credentials they got in their AUTH replies: trace.ts logs only the code of
+      // those (auth.ts redacts the text before it reaches an error).
+      this.trace.reply(what, reply);
       return reply;
     });
   }
@@ -421,7 +424,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       // Stricter than RFC 2920: for this connection and, through the owner, every later one.
       this.afterDot = false;
       if (this.owner.peer) this.owner.peer.noPipeliningAfterDot = true;
-      this.log('info', 'The server refuses commands pipelined behind the final ".": the next envelope waits for its reply');
+      this.trace.line('info', 'The server refuses commands pipelined behind the final ".": the next envelope waits for its reply');
     }
     this.lastActive = Date.now();
     this.owner.settle(this, txn.job as J, result, txn.streamed);
@@ -434,6 +437,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
 
   private expect(e: Expectation, what?: string): void {
     this.fifo.push(e);
+    this.trace.command(e.kind, e.txn, e.index);
     if (this.fifo.length === 1) this.deadline.arm(e.timeout, what ?? e.kind);
   }
 
@@ -463,6 +467,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       }
       throw new SluiceError(ErrorCodes.EPROTOCOL, `Unexpected reply with no command outstanding: ${reply.lines.join(' ')}`, { reply });
     }
+    if (!e.resolve) this.trace.reply(e.kind, reply); // setup replies: request() logs them
     const next = this.fifo.peekFront();
     if (next) this.deadline.arm(next.timeout, next.kind);
     else this.deadline.disarm();
@@ -549,10 +554,5 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     }
     stopStream?.(); // after the transactions settled: the stream's own end sees them done
     if (wasReady) this.owner.closed(this, error && this.quitSent && active.length === 0 ? null : error);
-  }
-
-  private log(level: keyof Logger, message: string): void {
-    const fn = this.options.logger?.[level];
-    if (fn) fn.call(this.options.logger, message, { connection: this.id });
   }
 }

@@ -5,6 +5,7 @@ import type { ConnectionOptions } from '../options.js';
 import { type Capabilities, parseCapabilities } from '../protocol/capabilities.js';
 import { defaultClientName } from '../protocol/client-name.js';
 import type { Reply } from '../protocol/reply.js';
+import { redactAuth } from './trace.js';
 
 /**
  * What setup needs from its connection: one request/reply exchange (as auth.ts has it), the TLS
@@ -86,6 +87,6 @@ async function maybeAuthenticate(session: SetupSession, options: ConnectionOptio
     );
   }
   const mechanism = chooseMechanism(auth, capabilities.auth, authMethod);
-  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? 'AUTH ***' : line.trim()), auth, mechanism);
+  await authenticate((line, secret) => session.request(line, timeouts.command, secret ? redactAuth(line) : line.trim()), auth, mechanism);
   return true;
 }

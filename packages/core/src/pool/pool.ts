@@ -6,9 +6,10 @@
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import Denque from 'denque';
-import { type Compose, type MailOptions, createComposer } from '../compose.js';
+import { type Compose, type MailOptions, createComposer, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
+import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend, tracingSends } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
@@ -95,6 +96,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * Invalid input rejects before anything is written.
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    // No closure, no context when nobody subscribes to sluice:send (the hot path).
+    if (!tracingSends()) return this.sendUntraced(message, options);
+    return traceSend(this, 'send', () => envelopeOf(message), () => this.sendUntraced(message, options));
+  }
+
+  private sendUntraced(message: Message, options: SendOptions): Promise<SendResult> {
     const limit = options.bufferUpTo;
     if (limit === undefined || limit === 0 || !isAsyncIterable(message?.body)) return this.enqueue(message, options, false);
     if (!(typeof limit === 'number' && limit >= 0)) {
@@ -209,7 +216,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * `dkim` and `attachDataUrls` and the mail's own `dkim`, and sends it.
    */
   sendMail(mail: MailOptions, options: SendOptions = {}): Promise<SendResult> {
-    return this.accept(() => this.compose(mail), options);
+    if (!tracingSends()) return this.accept(() => this.compose(mail), options);
+    const envelope = () => mailEnvelope({ ...this.options.mail.defaults, ...mail });
+    return traceSend(this, 'sendMail', envelope, () => this.accept(() => this.compose(mail), options));
   }
 
   /**
@@ -332,7 +341,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     }
     // Then open connections for what the open ones cannot take soon.
     const now = Date.now();
-    if (now < this.connectBackoffUntil) return this.wakeAt(this.connectBackoffUntil - now);
+    if (now < this.connectBackoffUntil) {
+      publishWait(this, 'connect-backoff', this.connectBackoffUntil - now, this.queue.length);
+      return this.wakeAt(this.connectBackoffUntil - now);
+    }
     // The limit is read (and may grow by a probe) only when more connections are wanted.
     while (this.queue.length > this.soonCapacity() && this.connections.size + this.connecting < this.limit.limit) {
       this.openConnection();
@@ -366,6 +378,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         // A connection set up is evidence of capacity (see ConcurrencyLimit.connected).
         this.limit.connected(this.connections.size);
         this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
+        publishConnect(this, conn.id, conn.encrypted, Object.keys(capabilities.raw));
         if (this.destroyed) return conn.destroy();
         conn.resume();
         this.schedule();
@@ -385,6 +398,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
 
   private onConnectError(error: SluiceError, round: number): void {
     this.emit('connect-error', error);
+    publishConnectError(this, error);
     if (this.destroyed) return;
     this.handleConnectError(error, round);
     // A close() waiting for this attempt to end is woken here: a failed attempt emits no 'close'.
@@ -404,6 +418,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       // setup may be what the server is serving: lower the limit to them, never charge a message.
       const serving = this.connections.size + this.connecting;
       const pause = this.limit.refused(serving);
+      publishThrottle(this, this.limit.value, this.options.maxConnections, error.responseCode, pause);
       if (pause > 0) this.connectBackoffUntil = Math.max(this.connectBackoffUntil, Date.now() + pause);
       if (serving > 0 || pause > 0) return this.schedule();
       // Nothing of ours is open, opening or just closed: as good as any other failed attempt.
@@ -469,6 +484,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       assert(job.state === 'queued', 'a job in the queue is queued');
       if (this.bucket && !this.bucket.take()) {
         this.wakeAt(this.bucket.wait());
+        publishWait(this, 'rate-limit', this.bucket.wait(), this.queue.length);
         return null;
       }
       this.queue.shift();
@@ -544,6 +560,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   closed(conn: Connection<Job>, error: SluiceError | null): void {
     this.connections.delete(conn);
     this.emit('close', { connectionId: conn.id, error });
+    publishClose(this, conn.id, error);
     this.schedule();
     this.maybeIdle();
   }
