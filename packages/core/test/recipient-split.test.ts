@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../src/index.js';
 import { message, pool, server } from './helpers.js';
@@ -75,5 +76,36 @@ describe('a message with more recipients than one transaction carries (maxRecipi
     expect(addresses(err.rejected ?? [])).toEqual([...to].sort());
     expect(p.stats.rejected).toBe(1);
     expect(s.inbox.messages).toHaveLength(0);
+  });
+
+  it('withdraws every queued part when its signal aborts: one EABORT, nothing sent, one abort listener for the message', async () => {
+    // One connection, held by a first message whose MAIL reply is slow: the parts wait in the queue.
+    const s = await server({ faults: [{ command: 'MAIL', action: 'delay', delayMs: 300, message: 1 }] });
+    const p = pool(s, { maxConnections: 1 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const first = p.send(message(0));
+      await once(p, 'connect');
+      // The first message is handed to the connection in the same turn as 'connect'.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(p.stats.inFlight).toBe(1);
+      const controller = new AbortController();
+      const many = Array.from({ length: 2000 }, (_, i) => `r${i}@example.com`);
+      const big = p.send(message(1, { to: many }), { signal: controller.signal }).catch((e: SluiceError) => e);
+      expect(p.stats.queued).toBe(20);
+      controller.abort(new Error('user gave up'));
+      const err = (await big) as SluiceError;
+      expect([err.code, err.outcome]).toEqual(['EABORT', 'failed']);
+      expect(p.stats.queued).toBe(0);
+      await first;
+      await p.close();
+      expect(s.inbox.messages.map((m) => m.to)).toEqual([['rcpt0@example.com']]);
+      expect(p.stats.failed).toBe(1);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

@@ -168,7 +168,13 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
    * More recipients than one transaction may carry: one part per transaction, queued together so that
    * idle connections take them at once (within maxConnections); the results merge in split.ts.
    */
-  private enqueueSplit(prepared: PreparedMessage, limit: number, resolve: (r: SendResult) => void, reject: (e: SluiceError) => void, signal: AbortSignal | undefined): void {
+  private enqueueSplit(
+    prepared: PreparedMessage,
+    limit: number,
+    resolve: (r: SendResult) => void,
+    reject: (e: SluiceError) => void,
+    signal: AbortSignal | undefined,
+  ): void {
     const split = new Split(prepared, limit, Date.now(), (result, error) => {
       if (result) {
         this.counters.delivered++;
@@ -180,17 +186,33 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         reject(error!);
       }
     });
+    const parts: Job[] = [];
     for (let i = 0; i < split.chunks.length; i++) {
-      const job = new Job(split.part(i), limit, (r) => split.settle(i, r), (e) => split.settle(i, e), signal);
+      const job = new Job(
+        split.part(i),
+        limit,
+        (r) => split.settle(i, r),
+        (e) => split.settle(i, e),
+        signal,
+      );
       job.isPart = true;
-      this.queueJob(job);
+      parts.push(job);
+      this.queueJob(job, false);
+    }
+    if (signal) {
+      // One listener for the message, not one per part (a signal warns past 10 listeners).
+      const abort = () => {
+        for (const job of parts) job.onAbort?.();
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      split.onDone = () => signal.removeEventListener('abort', abort);
     }
     this.checkFull();
     this.schedule();
   }
 
-  /** Puts a new job at the back of the queue, cancelled by its signal while it waits. */
-  private queueJob(job: Job): void {
+  /** Puts a new job at the back of the queue, cancelled by its signal while it waits (`listen`: this job's own listener). */
+  private queueJob(job: Job, listen = true): void {
     const signal = job.signal;
     if (signal) {
       job.onAbort = () => {
@@ -206,7 +228,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         job.release();
         this.afterDequeue();
       };
-      signal.addEventListener('abort', job.onAbort, { once: true });
+      if (listen) signal.addEventListener('abort', job.onAbort, { once: true });
     }
     this.queue.push(job);
   }

@@ -37,11 +37,16 @@ export class Split {
     return { ...this.message, to: this.chunks[i]! };
   }
 
+  /** Called once every part has ended, before the merged outcome (the pool drops its abort listener). */
+  onDone: (() => void) | null = null;
+
   /** Part `i` ended (its own SendResult or error). The last one to end merges. */
   settle(i: number, outcome: SendResult | SluiceError): void {
     if (this.results[i] !== undefined) return;
     this.results[i] = outcome;
-    if (--this.left === 0) this.merge();
+    if (--this.left > 0) return;
+    this.onDone?.();
+    this.merge();
   }
 
   /**
