@@ -102,7 +102,7 @@ async function runPostfixScenario(s: Scenario): Promise<ScenarioResult | null> {
     try {
       for (const sender of s.senders) {
         const result = await runClient(clientConfig(s, sender, proxy, false));
-        if (result.failed > 0) throw new Error(`${sender}: ${result.failed} messages failed against Postfix`);
+        if (result.failed > 0) throw new Error(`${sender}: ${result.failed} messages failed against Postfix: ${result.errors?.join('; ')}`);
         results.push(result);
       }
     } finally {

@@ -37,6 +37,8 @@ export interface ClientResult {
   cpuPer1000: number;
   peakRssMb: number;
   eventLoopP99: number;
+  /** The first few errors (code, outcome, reply), to say why a message failed. */
+  errors?: string[];
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -49,6 +51,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
   const latencies = new Float64Array(messages);
   let delivered = 0;
   let failed = 0;
+  const errors: string[] = [];
   let settled = 0;
   const report = config.progress ? setInterval(() => process.send?.({ type: 'progress', done: settled }), 100) : null;
   const eld = monitorEventLoopDelay({ resolution: 5 });
@@ -60,8 +63,9 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       () => {
         delivered++;
       },
-      () => {
+      (err: { code?: string; outcome?: string; response?: string; message?: string }) => {
         failed++;
+        if (errors.length < 5) errors.push(`${err.code ?? ''} ${err.outcome ?? ''} ${err.response ?? err.message ?? ''}`.trim());
       },
     ).finally(() => {
       latencies[i] = performance.now() - start[i]!;
@@ -148,6 +152,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     cpuPer1000: ((cpu.user + cpu.system) / 1e6 / messages) * 1000,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     eventLoopP99: eld.percentile(99) / 1e6,
+    errors,
   };
 }
 
