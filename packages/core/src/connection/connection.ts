@@ -243,11 +243,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (!adaptive) return this.active.length >= this.options.chunkingWindow;
     if (this.active.length >= adaptive.size) return true;
     // The adaptive window is also capped by the content in flight and by the socket's send buffer
-    // (past its high-water mark, the kernel is not taking bytes as fast as we write them; below it,
-    // the bytes waiting may only be this read's writes, corked in handleData): a transaction in
-    // flight will free the connection again.
+    // (bytes the kernel did not take yet): a transaction in flight will free the connection again.
     if (this.active.length === 0) return false;
-    if (this.socket?.writableNeedDrain) return true;
+    if (this.socket && this.socket.writableLength > 0) return true;
     let bytes = 0;
     for (const t of this.active) bytes += t.job.size ?? 0;
     return bytes >= adaptive.maxBytes;
@@ -442,17 +440,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   }
 
   private handleData(chunk: Buffer): void {
-    // Everything the replies of this read make us write (the next transactions of a window, each
-    // settled one refilling it) leaves in one writev when the read is handled, not one per reply.
-    const socket = this.socket;
-    socket?.cork();
     try {
       this.parser.feed(chunk, (reply) => this.handleReply(reply));
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError(ErrorCodes.EPROTOCOL, String(err), { cause: err });
       this.destroy(error);
-    } finally {
-      socket?.uncork();
     }
   }
 
