@@ -3,7 +3,7 @@
  * the delay proxy for a simulated RTT) and Postfix's smtp-source, the C baseline for CPU per message.
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +39,7 @@ export async function startPostfix(): Promise<Upstream | { unavailable: string }
     return { unavailable: (err as Error).message.split('\n')[0]! };
   }
   const port = Number(/POSTFIX_PORT=(\d+)/.exec(out)?.[1]);
-  return { host: '127.0.0.1', port, close: () => run(path.join(scripts, 'stop.sh'), [dir]).then(() => undefined) };
+  return { host: '127.0.0.1', port, close: () => run(path.join(scripts, 'stop.sh'), [dir]).then(() => rmSync(dir, { recursive: true, force: true })) };
 }
 
 /** The delay proxy (delay-proxy.ts) in front of `target`, in its own process. */
