@@ -8,7 +8,11 @@ import { createPool } from '@sluice/core';
 import nodemailer from 'nodemailer';
 import { body, envelope, type Workload } from './workload.js';
 
-export type SenderName = 'nodemailer-naive' | 'nodemailer-pool' | 'sluice-data' | 'sluice-bdat' | 'sluice-bdat-window' | 'sluice-lockstep';
+/**
+ * `sluice-default`: no protocol options at all (what the server offers decides); `sluice-bdat`: CHUNKING
+ * pinned to one transaction in flight; `smtp-source`: Postfix's C test client (native.ts), not run here.
+ */
+export type SenderName = 'nodemailer-naive' | 'nodemailer-pool' | 'sluice-default' | 'sluice-data' | 'sluice-bdat' | 'sluice-bdat-window' | 'sluice-lockstep' | 'smtp-source';
 
 export interface ClientConfig extends Workload {
   sender: SenderName;
@@ -33,6 +37,8 @@ export interface ClientResult {
   cpuPer1000: number;
   peakRssMb: number;
   eventLoopP99: number;
+  /** The first few errors (code, outcome, reply), to say why a message failed. */
+  errors?: string[];
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -45,6 +51,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
   const latencies = new Float64Array(messages);
   let delivered = 0;
   let failed = 0;
+  const errors: string[] = [];
   let settled = 0;
   const report = config.progress ? setInterval(() => process.send?.({ type: 'progress', done: settled }), 100) : null;
   const eld = monitorEventLoopDelay({ resolution: 5 });
@@ -56,8 +63,9 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       () => {
         delivered++;
       },
-      () => {
+      (err: { code?: string; outcome?: string; response?: string; message?: string }) => {
         failed++;
+        if (errors.length < 5) errors.push(`${err.code ?? ''} ${err.outcome ?? ''} ${err.response ?? err.message ?? ''}`.trim());
       },
     ).finally(() => {
       latencies[i] = performance.now() - start[i]!;
@@ -67,14 +75,22 @@ async function run(config: ClientConfig): Promise<ClientResult> {
   let seconds = 0;
 
   if (config.sender.startsWith('sluice')) {
+    const protocol =
+      config.sender === 'sluice-default'
+        ? {}
+        : {
+            pipelining: config.sender !== 'sluice-lockstep',
+            chunking: config.sender === 'sluice-data' || config.sender === 'sluice-lockstep' ? false : { window: config.sender === 'sluice-bdat-window' ? config.window : 1 },
+          };
     const pool = createPool({
       host,
       port,
       name: 'bench.sluice.test',
       maxConnections: connections,
       maxMessagesPerConnection: perConnection,
-      pipelining: config.sender !== 'sluice-lockstep',
-      chunking: config.sender === 'sluice-data' || config.sender === 'sluice-lockstep' ? false : { window: config.sender === 'sluice-bdat-window' ? config.window : 1 },
+      // As nodemailer's ignoreTLS below: Postfix offers STARTTLS (the mock server is started without it).
+      ignoreTLS: true,
+      ...protocol,
       // Everything at once: a queue that holds the whole batch. From a generator: the pool's default.
       highWaterMark: config.generator ? undefined : Math.max(1000, messages),
       timeouts: { idle: 5_000 },
@@ -136,6 +152,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     cpuPer1000: ((cpu.user + cpu.system) / 1e6 / messages) * 1000,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     eventLoopP99: eld.percentile(99) / 1e6,
+    errors,
   };
 }
 

@@ -67,13 +67,15 @@ export interface Scenario {
   window: number;
   senders: SenderName[];
   generator?: boolean;
+  /** The server: the mock server in its own process (default), or a private Postfix behind the delay proxy. */
+  server?: 'mock' | 'postfix';
 }
 
 /** Round trips per message on a warm connection, for what the server offers and the sender does. */
 export function roundTripsPerMessage(sender: SenderName, s: Scenario): number {
   const k = s.recipients;
   const lockstep = 3 + k;
-  if (!s.pipelining || sender === 'sluice-lockstep') return lockstep;
+  if (!s.pipelining || sender === 'sluice-lockstep' || sender === 'smtp-source') return lockstep;
   if (sender === 'nodemailer-pool') return 2;
   if (sender === 'nodemailer-naive') return 2;
   return 1;

@@ -5,11 +5,12 @@ import { floorSeconds, type Scenario } from './harness.js';
 export interface ScenarioResult {
   scenario: Scenario;
   floorSeconds: number;
-  results: Array<ClientResult & { vsNodemailer: number | null; ofFloor: number | null; cpuVsNodemailer: number | null }>;
+  results: Array<ClientResult & { vsNodemailer: number | null; ofFloor: number | null; cpuVsNodemailer: number | null; cpuVsNative: number | null }>;
 }
 
 export function summarise(scenario: Scenario, results: ClientResult[]): ScenarioResult {
   const base = results.find((r) => r.sender === 'nodemailer-pool');
+  const native = results.find((r) => r.sender === 'smtp-source');
   const floor = floorSeconds(scenario);
   return {
     scenario,
@@ -19,6 +20,7 @@ export function summarise(scenario: Scenario, results: ClientResult[]): Scenario
       vsNodemailer: base ? r.perSecond / base.perSecond : null,
       ofFloor: floor > 0 ? floor / r.seconds : null,
       cpuVsNodemailer: base ? base.cpuPer1000 / r.cpuPer1000 : null,
+      cpuVsNative: native ? r.cpuPer1000 / native.cpuPer1000 : null,
     })),
   };
 }
@@ -28,14 +30,14 @@ const fmt = (n: number | null, digits = 0, suffix = '') => (n === null || !Numbe
 export function table(s: ScenarioResult): string {
   const sc = s.scenario;
   const lines = [
-    `\n## ${sc.name}: RTT ${sc.rtt} ms, ${sc.connections} connections × ${sc.perConnection} messages, ${sc.messages} messages of ${(sc.size / 1024).toFixed(0)} KiB, ${sc.recipients} recipient(s)${sc.pipelining ? '' : ', server without PIPELINING'}${sc.chunking ? '' : ', server without CHUNKING'}`,
+    `\n## ${sc.name}: RTT ${sc.rtt} ms, ${sc.connections} connections × ${sc.perConnection} messages, ${sc.messages} messages of ${(sc.size / 1024).toFixed(0)} KiB, ${sc.recipients} recipient(s)${sc.pipelining ? '' : ', server without PIPELINING'}${sc.chunking ? '' : ', server without CHUNKING'}${sc.server === 'postfix' ? ', Postfix behind the delay proxy' : ''}`,
     `   round-trip floor: ${s.floorSeconds > 0 ? `${s.floorSeconds.toFixed(2)} s (${((sc.messages / s.floorSeconds) | 0).toString()} msg/s)` : '— (no latency: CPU-bound)'}`,
     '',
-    `   ${'sender'.padEnd(20)} ${'ok'.padStart(7)} ${'msg/s'.padStart(8)} ${'vs nm'.padStart(6)} ${'floor'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU s/1k'.padStart(9)} ${'CPU vs nm'.padStart(9)} ${'RSS MB'.padStart(7)} ${'ELD p99'.padStart(8)}`,
+    `   ${'sender'.padEnd(20)} ${'ok'.padStart(7)} ${'msg/s'.padStart(8)} ${'vs nm'.padStart(6)} ${'floor'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU s/1k'.padStart(9)} ${'CPU vs nm'.padStart(9)} ${'vs C'.padStart(6)} ${'RSS MB'.padStart(7)} ${'ELD p99'.padStart(8)}`,
   ];
   for (const r of s.results) {
     lines.push(
-      `   ${r.sender.padEnd(20)} ${String(r.delivered).padStart(7)} ${fmt(r.perSecond).padStart(8)} ${fmt(r.vsNodemailer, 2, '×').padStart(6)} ${fmt(r.ofFloor === null ? null : r.ofFloor * 100, 0, '%').padStart(6)} ${fmt(r.p50, 1).padStart(8)} ${fmt(r.p99, 1).padStart(8)} ${fmt(r.cpuPer1000, 3).padStart(9)} ${fmt(r.cpuVsNodemailer, 1, '×').padStart(9)} ${fmt(r.peakRssMb).padStart(7)} ${fmt(r.eventLoopP99, 1).padStart(8)}`,
+      `   ${r.sender.padEnd(20)} ${String(r.delivered).padStart(7)} ${fmt(r.perSecond).padStart(8)} ${fmt(r.vsNodemailer, 2, '×').padStart(6)} ${fmt(r.ofFloor === null ? null : r.ofFloor * 100, 0, '%').padStart(6)} ${fmt(r.p50, 1).padStart(8)} ${fmt(r.p99, 1).padStart(8)} ${fmt(r.cpuPer1000, 3).padStart(9)} ${fmt(r.cpuVsNodemailer, 1, '×').padStart(9)} ${fmt(r.cpuVsNative, 2, '×').padStart(6)} ${fmt(r.peakRssMb).padStart(7)} ${fmt(r.eventLoopP99, 1).padStart(8)}`,
     );
   }
   return lines.join('\n');
@@ -44,10 +46,12 @@ export function table(s: ScenarioResult): string {
 const COLORS: Record<string, string> = {
   'nodemailer-naive': '#b0b0b0',
   'nodemailer-pool': '#7a7a7a',
+  'sluice-default': '#045a8d',
   'sluice-data': '#2b8cbe',
   'sluice-bdat': '#0868ac',
   'sluice-bdat-window': '#084081',
   'sluice-lockstep': '#4eb3d3',
+  'smtp-source': '#d95f0e',
 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -50,8 +50,10 @@ export interface ConnectionOptions {
   pipelining: boolean;
   /** Use CHUNKING (BDAT) when offered. */
   chunking: boolean;
-  /** BDAT transactions in flight on one connection (opt-in > 1; RFC 3030 does not promise it works). */
+  /** BDAT transactions in flight on one connection when pinned (`chunking: { window }`), and without a pool. */
   chunkingWindow: number;
+  /** No window given: the pool adapts it (policies/bdat-window.ts) where the server offers PIPELINING and CHUNKING. */
+  chunkingAdaptive: boolean;
   /** Size of BDAT chunks for stream bodies. */
   chunkSize: number;
   /** Transactions per connection before it retires. */
@@ -113,7 +115,11 @@ export interface PoolOptions {
   maxRecipientsPerTransaction?: number;
   /** Use PIPELINING when the server offers it. Default true; turn off for servers that mishandle it. */
   pipelining?: boolean;
-  /** Use CHUNKING/BDAT when offered. Default true. `{ window: W }` keeps up to W transactions in flight (opt-in). */
+  /**
+   * Use CHUNKING/BDAT when offered. Default true: with PIPELINING too, BDAT transactions are pipelined in
+   * an adaptive window (it starts at 1, grows by one per clean reply up to 16, falls back to 1 and then to DATA
+   * on an anomaly, remembered by the pool). `{ window: W }` pins it to W transactions in flight (1: none pipelined).
+   */
   chunking?: boolean | { window?: number; chunkSize?: number };
   /** Timeouts in ms (RFC 5321 §4.5.3.2 minimums by default). */
   timeouts?: Partial<Timeouts>;
@@ -279,11 +285,16 @@ function checkRetry(value: unknown): RetryOptions {
   return retry;
 }
 
-function checkChunking(value: unknown): { enabled: boolean; window: number; chunkSize: number } {
-  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? true, window: 1, chunkSize: 65536 };
+function checkChunking(value: unknown): { enabled: boolean; window: number; adaptive: boolean; chunkSize: number } {
+  if (value === undefined || typeof value === 'boolean') return { enabled: value ?? true, window: 1, adaptive: value !== false, chunkSize: 65536 };
   if (typeof value !== 'object' || value === null) throw bad(`chunking must be true, false or { window, chunkSize } (got ${show(value)})`);
   const c = record(value, 'chunking', ['window', 'chunkSize']);
-  return { enabled: true, window: positiveInt(c.window ?? 1, 'chunking.window'), chunkSize: positiveInt(c.chunkSize ?? 65536, 'chunking.chunkSize') };
+  return {
+    enabled: true,
+    window: positiveInt(c.window ?? 1, 'chunking.window'),
+    adaptive: c.window === undefined,
+    chunkSize: positiveInt(c.chunkSize ?? 65536, 'chunking.chunkSize'),
+  };
 }
 
 function checkGate(value: unknown): ConnectionGate | undefined {
@@ -375,6 +386,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
       pipelining: o.pipelining ?? true,
       chunking: chunking.enabled && !o.lmtp,
       chunkingWindow: chunking.window,
+      chunkingAdaptive: chunking.adaptive,
       chunkSize: chunking.chunkSize,
       maxMessages: positiveInt(o.maxMessagesPerConnection ?? 50, 'maxMessagesPerConnection'),
       timeouts,

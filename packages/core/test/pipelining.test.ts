@@ -23,7 +23,8 @@ describe('round trips on the wire', () => {
 
   it('uses one round trip per message with CHUNKING (MAIL, RCPT, BDAT LAST and the bytes in one write)', async () => {
     const s = await server();
-    const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 100 });
+    // Pinned to one transaction in flight: the default window pipelines them (see bdat-window.test.ts).
+    const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 100, chunking: { window: 1 } });
     const n = 20;
     await Promise.all(Array.from({ length: n }, (_, i) => p.send(message(i))));
     await p.close();

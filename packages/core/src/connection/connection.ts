@@ -48,6 +48,12 @@ export interface PeerMemory {
    * as Haraka 3.3): the next envelope waits for the "."'s reply (2 round trips per message with DATA).
    */
   noPipeliningAfterDot: boolean;
+  /**
+   * The adaptive BDAT window (the pool's policies/bdat-window.ts), or null when pinned by
+   * `chunking: { window }`: how many BDAT transactions one connection may have in flight, whether BDAT
+   * is still used at all (an anomaly turns it off for the server), and the content bytes in flight cap.
+   */
+  bdat?: { readonly size: number; readonly chunking: boolean; readonly maxBytes: number } | null;
 }
 
 interface Expectation {
@@ -232,8 +238,27 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (this.group) return this.groupTaken;
     // Lock-step and DATA-pipelined connections start a transaction only when nothing is in flight;
     // a DATA-pipelined one takes the next message while it writes the content (see afterContent).
-    const window = this.chunking && this.pipelining ? this.options.chunkingWindow : 1;
-    return this.active.length >= window;
+    const adaptive = this.owner.peer?.bdat;
+    if (!this.bdat || !this.pipelining) return this.active.length >= 1;
+    if (!adaptive) return this.active.length >= this.options.chunkingWindow;
+    if (this.active.length >= adaptive.size) return true;
+    // The adaptive window is also capped by the content in flight and by the socket's send buffer
+    // (bytes the kernel did not take yet): a transaction in flight will free the connection again.
+    if (this.active.length === 0) return false;
+    if (this.socket && this.socket.writableLength > 0) return true;
+    let bytes = 0;
+    for (const t of this.active) bytes += t.job.size ?? 0;
+    return bytes >= adaptive.maxBytes;
+  }
+
+  /** New transactions use BDAT: the server offers CHUNKING, the options allow it, and no anomaly turned it off. */
+  private get bdat(): boolean {
+    return this.chunking && (this.owner.peer?.bdat?.chunking ?? true);
+  }
+
+  /** Whether this connection's next transaction goes by BDAT (the pool books what it writes with it). */
+  get usesBdat(): boolean {
+    return this.bdat;
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -334,7 +359,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (refused) return this.owner.settle(this, job, { type: 'rejected', error: refused, rejected: [] }, false);
     this.started++;
     if (this.started >= this.options.maxMessages) this.retiring = true;
-    const txn = newTransaction(job, this.chunking, this.active.length > 0, group !== null, this.options.lmtp);
+    const txn = newTransaction(job, this.bdat, this.active.length > 0, group !== null, this.options.lmtp);
     this.active.push(txn);
     // RFC 5321 §4.1.1.5: clear a failed transaction's state before the next MAIL.
     const reset = this.needsReset;
@@ -349,7 +374,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * (RFC 2920 §3.1), or QUIT when this connection retires (QUIT may end a group).
    */
   private afterContent(out: Buffer[]): void {
-    if (this.pipelining && !this.chunking && this.afterDot && this.canAccept) {
+    if (this.pipelining && !this.bdat && this.afterDot && this.canAccept) {
       this.group = out;
       this.groupTaken = false;
       try {

@@ -37,6 +37,11 @@ export class Job implements PreparedMessage {
   /** A retry waiting for its delay: the timer keeps the process alive (pool.ts requeue), and ends with the job. */
   delayTimer: NodeJS.Timeout | null = null;
   state: 'queued' | 'delayed' | 'active' | 'done' = 'queued';
+  /** How the pool wrote its current transaction: by BDAT, and behind others in flight (policies/bdat-window.ts). */
+  viaBdat = false;
+  windowed = false;
+  /** One transaction of a message split in parallel (split.ts): counted and reported once, by its Split. */
+  isPart = false;
 
   constructor(
     prepared: PreparedMessage,

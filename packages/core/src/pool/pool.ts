@@ -14,11 +14,13 @@ import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
 import { type ConnectionLease, type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.js';
 import { ConcurrencyLimit } from '../policies/concurrency.js';
+import { BdatWindow, windowAnomaly } from '../policies/bdat-window.js';
 import { decide } from '../policies/decide.js';
 import { TokenBucket } from '../policies/rate-limit.js';
 import { retryDelay } from '../policies/retry.js';
 import { armIdle } from './idle.js';
 import { Job } from './job.js';
+import { Split } from './split.js';
 import type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } from './types.js';
 import { verify } from './verify.js';
 
@@ -39,7 +41,9 @@ export type { PoolEvents, PoolStats, SendOptions, VerifyOptions, VerifyResult } 
 export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Job> {
   readonly options: ResolvedOptions;
   /** What a connection learnt about the server, for every later one (read when a connection opens). */
-  readonly peer: PeerMemory = { noPipeliningAfterDot: false };
+  readonly peer: PeerMemory;
+  /** The adaptive BDAT window (policies/bdat-window.ts), shared by every connection; null when pinned or off. */
+  private readonly window: BdatWindow | null;
   private readonly queue = new Denque<Job>();
   private readonly delayed = new Set<Job>();
   private readonly connections = new Set<Connection<Job>>();
@@ -77,6 +81,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   constructor(options: PoolOptions) {
     super();
     this.options = resolveOptions(options);
+    const c = this.options.connection;
+    this.window = c.chunking && c.pipelining && c.chunkingAdaptive ? new BdatWindow() : null;
+    this.peer = { noPipeliningAfterDot: false, bdat: this.window };
     this.limit = new ConcurrencyLimit(this.options.maxConnections, this.options.concurrencyProbeInterval);
     this.bucket = this.options.rateLimit ? new TokenBucket(this.options.rateLimit) : null;
     this.compose = createComposer(this.options.mail);
@@ -143,24 +150,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       }
       const signal = options.signal;
       if (signal?.aborted) return reject(abortError(signal));
-      const job = new Job(prepared, this.options.maxRecipientsPerTransaction, resolve, reject, signal);
-      if (signal) {
-        job.onAbort = () => {
-          if (job.state !== 'queued' && job.state !== 'delayed') return;
-          const wasQueued = job.state === 'queued';
-          job.state = 'done';
-          this.delayed.delete(job);
-          // Out of the queue at once (a linear search: aborts are rare), so that stats and the
-          // scheduler never count a withdrawn message nor open a connection for it.
-          if (wasQueued) this.withdraw(job);
-          this.counters.failed++;
-          reject(abortError(signal));
-          job.release();
-          this.afterDequeue();
-        };
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
-      this.queue.push(job);
+      const limit = this.options.maxRecipientsPerTransaction;
+      if (Split.splittable(prepared, limit)) return this.enqueueSplit(prepared, limit, resolve, reject, signal);
+      this.queueJob(new Job(prepared, limit, resolve, reject, signal));
       this.checkFull();
       this.schedule();
     });
@@ -173,6 +165,75 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         return;
       }
     }
+  }
+
+  /**
+   * More recipients than one transaction may carry: one part per transaction, queued together so that
+   * idle connections take them at once (within maxConnections); the results merge in split.ts.
+   */
+  private enqueueSplit(
+    prepared: PreparedMessage,
+    limit: number,
+    resolve: (r: SendResult) => void,
+    reject: (e: SluiceError) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    const split = new Split(prepared, limit, Date.now(), (result, error) => {
+      if (result) {
+        this.counters.delivered++;
+        this.emit('sent', result);
+        resolve(result);
+      } else {
+        this.counters[error!.outcome as 'rejected' | 'failed' | 'unknown']++;
+        this.emit('send-error', error!);
+        reject(error!);
+      }
+    });
+    const parts: Job[] = [];
+    for (let i = 0; i < split.chunks.length; i++) {
+      const job = new Job(
+        split.part(i),
+        limit,
+        (r) => split.settle(i, r),
+        (e) => split.settle(i, e),
+        signal,
+      );
+      job.isPart = true;
+      parts.push(job);
+      this.queueJob(job, false);
+    }
+    if (signal) {
+      // One listener for the message, not one per part (a signal warns past 10 listeners).
+      const abort = () => {
+        for (const job of parts) job.onAbort?.();
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      split.onDone = () => signal.removeEventListener('abort', abort);
+    }
+    this.checkFull();
+    this.schedule();
+  }
+
+  /** Puts a new job at the back of the queue, cancelled by its signal while it waits (`listen`: this job's own listener). */
+  private queueJob(job: Job, listen = true): void {
+    const signal = job.signal;
+    if (signal) {
+      job.onAbort = () => {
+        if (job.state !== 'queued' && job.state !== 'delayed') return;
+        const wasQueued = job.state === 'queued';
+        job.state = 'done';
+        this.delayed.delete(job);
+        // Out of the queue at once (a linear search: aborts are rare), so that stats and the
+        // scheduler never count a withdrawn message nor open a connection for it.
+        if (wasQueued) this.withdraw(job);
+        if (!job.isPart) this.counters.failed++;
+        job.reject(abortError(signal));
+        job.release();
+        this.afterDequeue();
+      };
+      if (listen) signal.addEventListener('abort', job.onAbort, { once: true });
+    }
+    this.queue.push(job);
   }
 
   /**
@@ -460,6 +521,8 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       while (!this.destroyed && !conn.busy) {
         const job = this.take(conn);
         if (!job) break;
+        job.viaBdat = conn.usesBdat;
+        job.windowed = conn.inFlight > 0;
         conn.write(job);
       }
     } finally {
@@ -503,6 +566,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.inFlightCount--;
     job.connectionId = conn.id;
     if (streamed) job.consumed = true;
+    if (this.window && job.viaBdat) {
+      if (result.type === 'delivered') this.window.clean();
+      else if (windowAnomaly(result, job.windowed)) this.window.anomaly(job.windowed);
+    }
     job.rejected.push(...result.rejected);
     if (result.type === 'delivered') {
       job.accepted.push(...result.accepted);
@@ -617,9 +684,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private deliver(job: Job): void {
     if (job.state === 'done') return;
     job.state = 'done';
-    this.counters.delivered++;
     const result = job.result();
-    this.emit('sent', result);
+    if (!job.isPart) {
+      this.counters.delivered++;
+      this.emit('sent', result);
+    }
     job.resolve(result);
     job.release();
   }
@@ -627,9 +696,11 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   private fail(job: Job, error: SluiceError, outcome: 'rejected' | 'failed' | 'unknown'): void {
     if (job.state === 'done') return;
     job.state = 'done';
-    this.counters[outcome]++;
     const err = job.error(error, outcome);
-    this.emit('send-error', err);
+    if (!job.isPart) {
+      this.counters[outcome]++;
+      this.emit('send-error', err);
+    }
     job.reject(err);
     job.release();
   }

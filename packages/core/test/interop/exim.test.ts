@@ -79,6 +79,29 @@ describe.skipIf(!EXIM_ENABLED)('Exim interop', () => {
     await expectStoredAsSent(sent);
   });
 
+  it('the default BDAT window (adaptive) over one connection: 60 messages, each stored once, all by BDAT', async () => {
+    const p = newPool({ maxConnections: 1, maxMessagesPerConnection: 100 });
+    const sent = Array.from({ length: 60 }, (_, i) => textMessage('window', i));
+    const results = await Promise.all(sent.map((m) => p.send(m)));
+    await p.close();
+    const log = receptions(handle.instance.dir);
+    expect(results.every((r) => r.attempts === 1 && r.responseCode === 250)).toBe(true);
+    expect(new Set(results.map((r) => r.connectionId)).size).toBe(1);
+    for (const r of results) expect(log.get(eximId(r.response) ?? '')?.chunking, r.response).toBe(true);
+    const stored = await waitStored(handle.instance.dir, sent.map((m) => m.messageId));
+    for (const m of sent) expect(stored.get(m.messageId)).toHaveLength(1);
+  });
+
+  it('chunking: { window: 1 } (pinned) over one connection: 20 messages by BDAT', async () => {
+    const p = newPool({ maxConnections: 1, chunking: { window: 1 } });
+    const sent = Array.from({ length: 20 }, (_, i) => textMessage('window1', i));
+    const results = await Promise.all(sent.map((m) => p.send(m)));
+    await p.close();
+    const log = receptions(handle.instance.dir);
+    for (const r of results) expect(log.get(eximId(r.response) ?? '')?.chunking, r.response).toBe(true);
+    await expectStoredAsSent(sent);
+  });
+
   it('splits 30 recipients over recipients_max = 10 and delivers to all of them', async () => {
     const to = Array.from({ length: 30 }, (_, i) => `many${i}@example.net`);
     const m = textMessage('rcpt30', 0, to);

@@ -344,6 +344,42 @@ describe.skipIf(!ENABLED)('Postfix interop', () => {
     });
   }
 
+  it('the default BDAT window (adaptive) over one connection: 300 messages, all by BDAT (no anomaly, no fall back to DATA)', async () => {
+    const from = logOffset();
+    const p = newPool({ maxConnections: 1, maxMessagesPerConnection: 300 });
+    const conns = trackConnections(p);
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => p.send(msg('window-default', i))));
+    await p.close();
+    expect(results.every((r) => r.attempts === 1)).toBe(true);
+    expect(conns.errors).toEqual([]);
+    expect(conns.total).toBe(1);
+    const log = await expectDelivered(from, results);
+    expect(log.totals).toMatchObject({ mail: 300, rcpt: 300, bdat: 300 });
+    expect(log.totals.data ?? 0).toBe(0);
+    expect(log.totals.rset ?? 0).toBe(0);
+  });
+
+  it('the default window with refused recipients in it: those messages reject, the others deliver, BDAT throughout', async () => {
+    const from = logOffset();
+    const p = newPool({ maxConnections: 1, maxMessagesPerConnection: 100 });
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        p.send(i % 7 === 3 ? msg('window-refused', i, ['rejected@example.com']) : msg('window-refused', i)).then(
+          (r) => r,
+          (e: SluiceError) => e,
+        ),
+      ),
+    );
+    await p.close();
+    const refused = outcomes.filter((o): o is SluiceError => o instanceof Error);
+    expect(refused).toHaveLength(Array.from({ length: 60 }, (_, i) => i).filter((i) => i % 7 === 3).length);
+    for (const e of refused) expect([e.outcome, e.responseCode, e.enhancedCode]).toEqual(['rejected', 550, '5.1.1']);
+    const delivered = outcomes.filter((o): o is SendResult => !(o instanceof Error));
+    const log = await expectDelivered(from, delivered);
+    expect(log.totals.bdat).toBe(delivered.length);
+    expect(log.totals.data ?? 0).toBe(0);
+  });
+
   it('pipelining: false (lock-step): 20 messages', async () => {
     const from = logOffset();
     const p = newPool({ maxConnections: 1, pipelining: false });
