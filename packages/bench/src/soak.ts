@@ -19,7 +19,7 @@
  */
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { createPool, type PoolOptions, SluiceError } from '@sluice/core';
+import { createPool, type Pool, type PoolOptions, SluiceError } from '@sluice/core';
 import { type MockServerOptions, startMockServer } from '@sluice/mock-server';
 import { chaos, checkInvariants, loadMessage, loadMonitor, makeMessage, type Sent, type Settled, settledError } from '../../core/test/reliability/chaos.js';
 import { startServerProcess } from './harness.js';
@@ -31,6 +31,15 @@ const MODES: Record<Mode, { label: string; extensions: MockServerOptions['extens
   data: { label: 'PIPELINING + DATA', extensions: { starttls: false, chunking: false } },
   lockstep: { label: 'lock-step (no PIPELINING)', extensions: { starttls: false, pipelining: false, chunking: false } },
 };
+
+/** Backpressure: waits for the pool's 'drain', for at most a minute. */
+function drained(pool: Pool): Promise<void> {
+  return within(
+    once(pool, 'drain').then(() => undefined),
+    60_000,
+    'waiting for the queue to drain',
+  );
+}
 
 /** Rejects if `promise` is not settled within `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -83,12 +92,7 @@ async function chaosSoak(options: { messages: number; seed: number; rtt: number;
   const problems: string[] = [];
   try {
     for (let i = 0; i < messages; i++) {
-      if (pool.full)
-        await within(
-          once(pool, 'drain').then(() => undefined),
-          60_000,
-          'waiting for the queue to drain',
-        );
+      if (pool.full) await drained(pool);
       const m = makeMessage(i, { rejectEvery: 997 });
       sent.push({ id: m.id, to: m.to });
       pool.send(m.message).then(
@@ -183,12 +187,7 @@ async function loadRun(options: { messages: number; rtt: number; connections: nu
     const started = performance.now();
     const ticker = setInterval(() => progress(`  ${delivered + failed}/${messages} settled   `), 500);
     for (let i = 0; i < messages; i++) {
-      if (pool.full)
-        await within(
-          once(pool, 'drain').then(() => undefined),
-          60_000,
-          'waiting for the queue to drain',
-        );
+      if (pool.full) await drained(pool);
       maxQueued = Math.max(maxQueued, pool.stats.queued);
       pool.send(loadMessage(i)).then(
         () => delivered++,
