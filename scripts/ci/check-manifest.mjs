@@ -50,7 +50,11 @@ function check(manifest, files) {
     }
   }
   if (!manifest.exports?.['.']) problems.push('no exports["."]');
-  for (const [command, path] of Object.entries(manifest.bin ?? {})) target(`bin["${command}"]`, path);
+  for (const [command, path] of Object.entries(manifest.bin ?? {})) {
+    target(`bin["${command}"]`, path);
+    // A checked-in launcher (bin/NAME.js) runs dist/cli.js: that file is the bin's build output.
+    if (/^(\.\/)?bin\/[^/]+\.js$/.test(path)) target(`the launcher of bin["${command}"]`, './dist/cli.js');
+  }
 
   for (const file of files) {
     if (!file.startsWith('dist/') || file.endsWith('/') || file.endsWith('.map') || CHUNK.test(basename(file))) continue;
