@@ -29,3 +29,28 @@ export function library(entry: Entries, options: Options = {}, bins: Entries = {
 export function app(entry: Options['entry'], options: Options = {}): Options {
   return { entry, format: ['esm'], dts: false, sourcemap: true, clean: true, target: 'node20', ...options };
 }
+
+/**
+ * One ESM file per entry, bundled from the workspace packages' sources (the `@sluice/source` condition):
+ * the CLIs that child-process tests spawn, and the benchmarks. npm dependencies stay imports unless
+ * `noExternal` pulls them in; those that are CommonJS (socks, denque) need `require`, which an ESM
+ * bundle lacks, so the banner defines one.
+ */
+export function sourceBundle(entry: Entries, outDir: string, options: Options = {}): Options {
+  return {
+    entry,
+    outDir,
+    format: ['esm'],
+    target: 'node20',
+    platform: 'node',
+    clean: true,
+    dts: false,
+    silent: true,
+    noExternal: [/^@sluice\//],
+    banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
+    esbuildOptions(esbuild) {
+      esbuild.conditions = ['@sluice/source'];
+    },
+    ...options,
+  };
+}
