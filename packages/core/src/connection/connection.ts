@@ -15,7 +15,7 @@ import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
 import { WireTrace } from './trace.js';
-import { type Cancel, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
+import { type Cancel, type Chunk, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
 export type { TransactionResult } from './classify.js';
@@ -102,7 +102,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   /** A stream body is being written: nothing else may be written until it is done. */
   private writing = false;
   /** While the content of a DATA transaction is being written: one more message may join that write. */
-  private group: Buffer[] | null = null;
+  private group: Chunk[] | null = null;
   private groupTaken = false;
   private closeError: SluiceError | null = null;
   private cancelPending: Cancel | null = null;
@@ -243,9 +243,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (!adaptive) return this.active.length >= this.options.chunkingWindow;
     if (this.active.length >= adaptive.size) return true;
     // The adaptive window is also capped by the content in flight and by the socket's send buffer
-    // (bytes the kernel did not take yet): a transaction in flight will free the connection again.
+    // (past its high-water mark, the kernel is not taking bytes as fast as we write them; below it,
+    // the bytes waiting may only be this read's writes, corked in handleData): a transaction in
+    // flight will free the connection again.
     if (this.active.length === 0) return false;
-    if (this.socket && this.socket.writableLength > 0) return true;
+    if (this.socket?.writableNeedDrain) return true;
     let bytes = 0;
     for (const t of this.active) bytes += t.job.size ?? 0;
     return bytes >= adaptive.maxBytes;
@@ -373,7 +375,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * After a message's content: with PIPELINING, the next message's envelope goes in the same write
    * (RFC 2920 §3.1), or QUIT when this connection retires (QUIT may end a group).
    */
-  private afterContent(out: Buffer[]): void {
+  private afterContent(out: Chunk[]): void {
     if (this.pipelining && !this.bdat && this.afterDot && this.canAccept) {
       this.group = out;
       this.groupTaken = false;
@@ -385,13 +387,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     }
     if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') {
       this.quitSent = true;
-      out.push(Buffer.from('QUIT\r\n'));
+      out.push('QUIT\r\n');
       this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
     }
     writeGroup(this.socket, out);
   }
 
-  private async writeAndDrain(chunks: Buffer[]): Promise<void> {
+  private async writeAndDrain(chunks: Chunk[]): Promise<void> {
     const socket = this.socket!;
     if (writeGroup(socket, chunks)) return;
     // RFC 5321 §4.5.3.2.5: each block of content may take up to the data-block timeout.
@@ -440,11 +442,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   }
 
   private handleData(chunk: Buffer): void {
+    // Everything the replies of this read make us write (the next transactions of a window, each
+    // settled one refilling it) leaves in one writev when the read is handled, not one per reply.
+    const socket = this.socket;
+    socket?.cork();
     try {
       this.parser.feed(chunk, (reply) => this.handleReply(reply));
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError(ErrorCodes.EPROTOCOL, String(err), { cause: err });
       this.destroy(error);
+    } finally {
+      socket?.uncork();
     }
   }
 

@@ -120,8 +120,15 @@ export function detach(socket: net.Socket, on: SocketListeners): void {
   socket.off('close', on.close);
 }
 
+/**
+ * What goes on the wire: bytes, or a command line as a string. Commands stay strings up to the socket,
+ * which encodes them (UTF-8: RFC 6531 addresses) in the same native call as the writev: no Buffer per
+ * command on the JavaScript heap.
+ */
+export type Chunk = Buffer | string;
+
 /** Writes a group with one syscall (cork/uncork becomes one writev). Returns false when the socket asks to wait for 'drain'. */
-export function writeGroup(socket: net.Socket | null, chunks: Buffer[]): boolean {
+export function writeGroup(socket: net.Socket | null, chunks: Chunk[]): boolean {
   if (!socket || socket.destroyed) return true;
   if (chunks.length === 1) return socket.write(chunks[0]!);
   socket.cork();
