@@ -570,18 +570,18 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       if (result.type === 'delivered') this.window.clean();
       else if (windowAnomaly(result, job.windowed)) this.window.anomaly(job.windowed);
     }
-    job.rejected.push(...result.rejected);
     if (result.type === 'delivered') {
-      job.accepted.push(...result.accepted);
-      job.pending.push(...result.pending);
+      job.addResults(result);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
+    } else {
+      job.addResults({ rejected: result.rejected });
     }
     const { accepted, to, rest, consumed, attempts, retries } = job;
     const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
-        job.pending.push(...verdict.pending);
+        job.addResults({ pending: verdict.pending });
         this.deliver(job);
         break;
       case 'continue':
