@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { ipVersion } from '../ip.js';
 import type { ConnectionOptions } from '../options.js';
 import { connectThroughProxy } from './proxy.js';
 
@@ -16,7 +17,7 @@ export type Cancel = (error: SluiceError) => void;
 
 /** tls.connect options: certificates are verified unless the user turns it off (rejectUnauthorized: false). */
 function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
-  return { servername: net.isIP(options.host) ? undefined : options.host, ...options.tls };
+  return { servername: ipVersion(options.host) ? undefined : options.host, ...options.tls };
 }
 
 /**
