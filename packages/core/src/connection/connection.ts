@@ -49,6 +49,12 @@ export interface PeerMemory {
    */
   noPipeliningAfterDot: boolean;
   /**
+   * The server answered the start of a pipelined group and then nothing (it offers PIPELINING but
+   * reads one command per packet, or answers only the first): later connections go lock-step (RFC 2920
+   * §3.2 lets a client do so) instead of paying the same timeout each.
+   */
+  noPipelining?: boolean;
+  /**
    * The adaptive BDAT window (the pool's policies/bdat-window.ts), or null when pinned by
    * `chunking: { window }`: how many BDAT transactions one connection may have in flight, whether BDAT
    * is still used at all (an anomaly turns it off for the server), and the content bytes in flight cap.
@@ -113,9 +119,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   /** Ends the stream body being read, if the connection closes meanwhile (stream-body.ts). */
   private stopStream: (() => void) | null = null;
   private quitSent = false;
-  private readonly deadline = new Deadline((what) =>
-    this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
-  );
+  private readonly deadline = new Deadline((what) => {
+    this.rememberStalledGroup();
+    this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what }));
+  });
   private readonly listeners: SocketListeners = {
     data: (chunk) => this.handleData(chunk),
     close: () => this.handleClose(),
@@ -286,7 +293,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       throw error;
     }
     const caps = this.capabilities;
-    this.pipelining = this.options.pipelining && caps.pipelining;
+    this.pipelining = this.options.pipelining && caps.pipelining && !this.owner.peer?.noPipelining;
     this.chunking = this.options.chunking && caps.chunking;
     this.afterDot = !this.owner.peer?.noPipeliningAfterDot;
     this.state = 'ready';
@@ -434,6 +441,19 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   // ------------------------------------------------------------------------------------------------
   // Replies, close
   // ------------------------------------------------------------------------------------------------
+
+  /**
+   * A pipelined transaction timed out after its MAIL was answered: the rest of the group was written
+   * at the same time and got no reply, which is a server that does not pipeline (a slow server answers
+   * late, not never, within these timeouts). Remembered for the server's later connections.
+   */
+  private rememberStalledGroup(): void {
+    if (!this.pipelining || !this.owner.peer || this.owner.peer.noPipelining) return;
+    const head = this.fifo.peekFront();
+    if (!head?.txn || head.txn.mail === null || head.kind === 'DOT' || head.kind === 'BDAT_LAST') return;
+    this.owner.peer.noPipelining = true;
+    this.trace.line('info', `The server answered MAIL but not the ${head.kind} pipelined behind it: later connections send one command at a time`);
+  }
 
   private expect(e: Expectation, what?: string): void {
     this.fifo.push(e);
