@@ -375,6 +375,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.needsReset = false;
     const out = group ?? [];
     openTransaction(this.wire, txn, this.capabilities, reset, out);
+    // The last message of a retiring connection, whole in this group (BDAT LAST and its bytes): QUIT
+    // may end the group (RFC 2920 §3.1), and its 221 comes with that message's reply, a round trip sooner.
+    if (this.retiring && txn.committed && this.pipelining && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
     if (!group && out.length) writeGroup(this.socket, out);
   }
 
@@ -392,12 +395,15 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         this.group = null;
       }
     }
-    if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') {
-      this.quitSent = true;
-      out.push('QUIT\r\n');
-      this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
-    }
+    if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
     writeGroup(this.socket, out);
+  }
+
+  /** QUIT at the end of the group being written (RFC 2920 §3.1): quit() then only waits for its reply. */
+  private pipelineQuit(out: Chunk[]): void {
+    this.quitSent = true;
+    out.push('QUIT\r\n');
+    this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
   }
 
   private async writeAndDrain(chunks: Chunk[]): Promise<void> {
