@@ -31,6 +31,8 @@ const TARGETS: Scenario[] = [
   { name: 'T9 CPU per message at RTT 0, 30,000 messages', rtt: 0, connections: 20, messages: 30000, ...base, senders: ['nodemailer-pool', 'sluice-default', 'sluice-data', 'smtp-source'] },
   // What a fresh process pays for its first thousand messages (JIT warm-up, first connections), beside T9's average.
   { name: 'T10 the first 1,000 messages at RTT 0', rtt: 0, connections: 20, messages: 1000, ...base, senders: ['nodemailer-pool', 'sluice-default', 'smtp-source'] },
+  // TLS session resumption: 100 connections of 50 messages (the first 20 full handshakes either way), over STARTTLS.
+  { name: 'T11 STARTTLS at RTT 0, resumption on and off', rtt: 0, connections: 20, messages: 5000, ...base, tls: true, senders: ['sluice-default', 'sluice-no-resume'] },
 ];
 
 function list(value: string | undefined, fallback: number[]): number[] {
@@ -59,6 +61,7 @@ function scenariosFromFlags(values: Record<string, string | boolean | undefined>
             window: Number(values.window ?? 4),
             senders: senders ?? ALL,
             generator: Boolean(values.generator),
+            tls: Boolean(values.tls),
           });
         }
   return out;
@@ -79,9 +82,9 @@ async function runScenario(s: Scenario): Promise<ScenarioResult | null> {
         sender === 'smtp-source'
           ? await runSmtpSource({ host: server.host, port: server.port, messages: s.messages, size: s.size, recipients: s.recipients, sessions: s.connections })
           : await runClient(clientConfig(s, sender, server, false));
-      const { count } = await server.count();
+      const { count, cpuSeconds, connections } = await server.count();
       if (count < result.delivered) throw new Error(`${sender}: reported ${result.delivered} delivered, the server received ${count}`);
-      results.push(result);
+      results.push({ ...result, serverCpuPer1000: (cpuSeconds / s.messages) * 1000, serverConnections: connections });
     }
   } finally {
     await server.close();
@@ -128,17 +131,18 @@ async function main(): Promise<void> {
       'no-pipelining': { type: 'boolean' },
       'no-chunking': { type: 'boolean' },
       generator: { type: 'boolean' },
+      tls: { type: 'boolean' },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('pnpm bench [--only T1,T7] [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--generator] [--senders a,b] [--out dir]');
-    console.log(`senders: ${ALL.join(', ')}, sluice-lockstep`);
+    console.log('pnpm bench [--only T1,T7] [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--generator] [--tls] [--senders a,b] [--out dir]');
+    console.log(`senders: ${ALL.join(', ')}, sluice-default, sluice-no-resume, sluice-lockstep (--tls: STARTTLS, sluice senders only)`);
     return;
   }
-  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking', 'generator'].some((k) => values[k as keyof typeof values] !== undefined);
+  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking', 'generator', 'tls'].some((k) => values[k as keyof typeof values] !== undefined);
   const only = values.only?.split(',');
   const scenarios = custom ? scenariosFromFlags(values) : TARGETS.filter((t) => !only || only.includes(t.name.split(' ')[0]!));
   const all: ScenarioResult[] = [];
@@ -208,6 +212,15 @@ function targets(all: ScenarioResult[]): string {
   }
   const t10 = get('T10', 'sluice-default');
   if (t10) lines.push(`   info   T10 the first 1,000 messages: ${(t10.cpuPer1000 * 1000).toFixed(0)} µs CPU per message${t9 ? `, ${x(t10.cpuPer1000 / t9.cpuPer1000, 1)} T9's average over 30,000` : ''}${t10.cpuVsNative !== null ? `, ${x(t10.cpuVsNative)} smtp-source's` : ''}`);
+  const t11 = get('T11', 'sluice-default');
+  const t11off = get('T11', 'sluice-no-resume');
+  if (t11 && t11off) {
+    const cpu = (r: typeof t11) => `client ${r.cpuPer1000.toFixed(3)} s, server ${(r.serverCpuPer1000 ?? 0).toFixed(3)} s`;
+    lines.push(
+      `   info   T11 TLS resumption (${t11.tlsResumed ?? 0} of ${t11.serverConnections ?? '?'} connections resumed), CPU per 1,000 messages: ${cpu(t11)}; without: ${cpu(t11off)} ` +
+        `(client ${x(t11off.cpuPer1000 / t11.cpuPer1000)}, server ${x((t11off.serverCpuPer1000 ?? 0) / (t11.serverCpuPer1000 ?? 1))})`,
+    );
+  }
   return lines.join('\n');
 }
 
