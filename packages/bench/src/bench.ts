@@ -34,6 +34,18 @@ const TARGETS: Scenario[] = [
   { name: 'T9b CPU per message at RTT 0 on 20 connections for the whole run', rtt: 0, connections: 20, messages: 30000, ...base, perConnection: 1500, senders: ['nodemailer-pool', 'sluice-default', 'smtp-source'] },
   // What a fresh process pays for its first thousand messages (JIT warm-up, first connections), beside T9's average.
   { name: 'T10 the first 1,000 messages at RTT 0', rtt: 0, connections: 20, messages: 1000, ...base, senders: ['nodemailer-pool', 'sluice-default', 'smtp-source'] },
+  // TLS session resumption: about 100 connections of 50 messages over STARTTLS. The server process keeps
+  // warming up over several senders, more than the effect measured: a first run warms it (not counted),
+  // then the two senders in the order A B B A, averaged, so that a steady drift cancels out.
+  {
+    name: 'T11 STARTTLS at RTT 0, resumption on and off',
+    rtt: 0,
+    connections: 20,
+    messages: 5000,
+    ...base,
+    tls: true,
+    senders: ['sluice-no-resume', 'sluice-default', 'sluice-no-resume', 'sluice-no-resume', 'sluice-default'],
+  },
 ];
 
 function list(value: string | undefined, fallback: number[]): number[] {
@@ -62,6 +74,7 @@ function scenariosFromFlags(values: Record<string, string | boolean | undefined>
             window: Number(values.window ?? 4),
             senders: senders ?? ALL,
             generator: Boolean(values.generator),
+            tls: Boolean(values.tls),
           });
         }
   return out;
@@ -82,9 +95,9 @@ async function runScenario(s: Scenario): Promise<ScenarioResult | null> {
         sender === 'smtp-source'
           ? await runSmtpSource({ host: server.host, port: server.port, messages: s.messages, size: s.size, recipients: s.recipients, sessions: s.connections })
           : await runClient(clientConfig(s, sender, server, false));
-      const { count } = await server.count();
+      const { count, cpuSeconds, connections } = await server.count();
       if (count < result.delivered) throw new Error(`${sender}: reported ${result.delivered} delivered, the server received ${count}`);
-      results.push(result);
+      results.push({ ...result, serverCpuPer1000: (cpuSeconds / s.messages) * 1000, serverConnections: connections });
     }
   } finally {
     await server.close();
@@ -131,17 +144,18 @@ async function main(): Promise<void> {
       'no-pipelining': { type: 'boolean' },
       'no-chunking': { type: 'boolean' },
       generator: { type: 'boolean' },
+      tls: { type: 'boolean' },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
-    console.log('pnpm bench [--only T1,T7] [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--generator] [--senders a,b] [--out dir]');
-    console.log(`senders: ${ALL.join(', ')}, sluice-lockstep`);
+    console.log('pnpm bench [--only T1,T7] [--rtt 0,10,50,150] [--connections 1,3,20] [--size 1024,102400] [--recipients 1,10] [--messages N] [--per-connection 50] [--window 4] [--no-pipelining] [--no-chunking] [--generator] [--tls] [--senders a,b] [--out dir]');
+    console.log(`senders: ${ALL.join(', ')}, sluice-default, sluice-no-resume, sluice-lockstep (--tls: STARTTLS, sluice senders only)`);
     return;
   }
-  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking', 'generator'].some((k) => values[k as keyof typeof values] !== undefined);
+  const custom = ['rtt', 'connections', 'size', 'recipients', 'messages', 'senders', 'no-pipelining', 'no-chunking', 'generator', 'tls'].some((k) => values[k as keyof typeof values] !== undefined);
   const only = values.only?.split(',');
   const scenarios = custom ? scenariosFromFlags(values) : TARGETS.filter((t) => !only || only.includes(t.name.split(' ')[0]!));
   const all: ScenarioResult[] = [];
@@ -216,7 +230,27 @@ function targets(all: ScenarioResult[]): string {
   }
   const t10 = get('T10', 'sluice-default');
   if (t10) lines.push(`   info   T10 the first 1,000 messages: ${(t10.cpuPer1000 * 1000).toFixed(0)} µs CPU per message${t9 ? `, ${x(t10.cpuPer1000 / t9.cpuPer1000, 1)} T9's average over 30,000` : ''}${t10.cpuVsNative !== null ? `, ${x(t10.cpuVsNative)} smtp-source's` : ''}`);
+  const t11 = t11Means(scenario('T11')?.results.slice(1) ?? []);
+  if (t11) {
+    const { on, off } = t11;
+    const cpu = (r: typeof on) => `client ${r.client.toFixed(3)} s, server ${r.server.toFixed(3)} s`;
+    lines.push(
+      `   info   T11 TLS resumption (${on.resumed.toFixed(0)} of ${on.connections.toFixed(0)} connections resumed), CPU per 1,000 messages: ${cpu(on)}; without: ${cpu(off)} ` +
+        `(${x(off.client / on.client)} on the client, ${x(off.server / on.server)} on the server)`,
+    );
+  }
   return lines.join('\n');
+}
+
+/** T11's rows after the warm-up, averaged per sender. */
+function t11Means(rows: ScenarioResult['results']) {
+  const mean = (sender: SenderName) => {
+    const mine = rows.filter((r) => r.sender === sender);
+    const avg = (f: (r: (typeof mine)[number]) => number) => mine.reduce((sum, r) => sum + f(r), 0) / mine.length;
+    return { client: avg((r) => r.cpuPer1000), server: avg((r) => r.serverCpuPer1000 ?? 0), resumed: avg((r) => r.tlsResumed ?? 0), connections: avg((r) => r.serverConnections ?? 0) };
+  };
+  if (!rows.some((r) => r.sender === 'sluice-default') || !rows.some((r) => r.sender === 'sluice-no-resume')) return null;
+  return { on: mean('sluice-default'), off: mean('sluice-no-resume') };
 }
 
 main().catch((err) => {

@@ -10,14 +10,26 @@ import { body, envelope, type Workload } from './workload.js';
 
 /**
  * `sluice-default`: no protocol options at all (what the server offers decides); `sluice-bdat`: CHUNKING
- * pinned to one transaction in flight; `smtp-source`: Postfix's C test client (native.ts), not run here.
+ * pinned to one transaction in flight; `sluice-no-resume`: the default with `tlsResumption: false` (a full
+ * TLS handshake per connection); `smtp-source`: Postfix's C test client (native.ts), not run here.
  */
-export type SenderName = 'nodemailer-naive' | 'nodemailer-pool' | 'sluice-default' | 'sluice-data' | 'sluice-bdat' | 'sluice-bdat-window' | 'sluice-lockstep' | 'smtp-source';
+export type SenderName =
+  | 'nodemailer-naive'
+  | 'nodemailer-pool'
+  | 'sluice-default'
+  | 'sluice-no-resume'
+  | 'sluice-data'
+  | 'sluice-bdat'
+  | 'sluice-bdat-window'
+  | 'sluice-lockstep'
+  | 'smtp-source';
 
 export interface ClientConfig extends Workload {
   sender: SenderName;
   host: string;
   port: number;
+  /** STARTTLS, required, trusting this certificate (sluice senders); unset: no TLS. */
+  ca?: string;
   connections: number;
   perConnection: number;
   window: number;
@@ -39,6 +51,11 @@ export interface ClientResult {
   eventLoopP99: number;
   /** The first few errors (code, outcome, reply), to say why a message failed. */
   errors?: string[];
+  /** sluice: connections whose TLS session was resumed (`pool.stats.tlsResumed`). */
+  tlsResumed?: number;
+  /** Set by the bench from the mock server: its CPU per 1,000 messages, and the connections it accepted, for this sender. */
+  serverCpuPer1000?: number;
+  serverConnections?: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -73,10 +90,11 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     });
   const start = new Float64Array(messages);
   let seconds = 0;
+  let tlsResumed: number | undefined;
 
   if (config.sender.startsWith('sluice')) {
     const protocol =
-      config.sender === 'sluice-default'
+      config.sender === 'sluice-default' || config.sender === 'sluice-no-resume'
         ? {}
         : {
             pipelining: config.sender !== 'sluice-lockstep',
@@ -88,8 +106,8 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       name: 'bench.sluice.test',
       maxConnections: connections,
       maxMessagesPerConnection: perConnection,
-      // As nodemailer's ignoreTLS below: Postfix offers STARTTLS (the mock server is started without it).
-      ignoreTLS: true,
+      // As nodemailer's ignoreTLS below: Postfix offers STARTTLS (the mock server is started without it, unless `ca`).
+      ...(config.ca ? { requireTLS: true, tls: { ca: config.ca }, tlsResumption: config.sender !== 'sluice-no-resume' } : { ignoreTLS: true }),
       ...protocol,
       // Everything at once: a queue that holds the whole batch. From a generator: the pool's default.
       highWaterMark: config.generator ? undefined : Math.max(1000, messages),
@@ -111,6 +129,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     });
     await Promise.all(pending);
     seconds = (performance.now() - t0) / 1000;
+    tlsResumed = pool.stats.tlsResumed;
     await pool.close();
   } else if (config.sender === 'nodemailer-pool') {
     const transport = nodemailer.createTransport({ host, port, pool: true, maxConnections: connections, maxMessages: perConnection, ignoreTLS: true, name: 'bench.sluice.test' });
@@ -153,6 +172,7 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     eventLoopP99: eld.percentile(99) / 1e6,
     errors,
+    tlsResumed,
   };
 }
 

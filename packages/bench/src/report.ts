@@ -47,6 +47,7 @@ const COLORS: Record<string, string> = {
   'nodemailer-naive': '#b0b0b0',
   'nodemailer-pool': '#7a7a7a',
   'sluice-default': '#045a8d',
+  'sluice-no-resume': '#3690c0',
   'sluice-data': '#2b8cbe',
   'sluice-bdat': '#0868ac',
   'sluice-bdat-window': '#084081',

@@ -15,7 +15,8 @@ import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
 import { WireTrace } from './trace.js';
-import { type Cancel, type Chunk, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
+import { type Cancel, type Chunk, type SocketListeners, attach, connectSocket, detach, drained, sessionReused, upgradeSocket, writeGroup } from './socket.js';
+import type { TlsSessions } from './tls-session.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
 export type { TransactionResult } from './classify.js';
@@ -60,6 +61,8 @@ export interface PeerMemory {
    * is still used at all (an anomaly turns it off for the server), and the content bytes in flight cap.
    */
   bdat?: { readonly size: number; readonly chunking: boolean; readonly maxBytes: number } | null;
+  /** The pool's TLS sessions, offered for resumption (tls-session.ts); null or absent: a full handshake every time. */
+  tls?: TlsSessions | null;
 }
 
 interface Expectation {
@@ -92,6 +95,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   capabilities: Capabilities = parseCapabilities(null);
   /** Encrypted (implicit TLS or after STARTTLS). */
   encrypted = false;
+  /** The TLS handshake resumed an earlier connection's session (no certificate exchange). */
+  tlsResumed = false;
   authenticated = false;
   state: 'new' | 'connecting' | 'ready' | 'closing' | 'closed' = 'new';
   /** No new transactions: message cap reached, 421 received, or the pool is closing. */
@@ -278,8 +283,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   async open(): Promise<Capabilities> {
     this.state = 'connecting';
     try {
-      const socket = await connectSocket(this.options, this.setPending);
+      const socket = await connectSocket(this.options, this.setPending, this.owner.peer?.tls ?? null);
       this.encrypted = this.options.secure;
+      this.tlsResumed = sessionReused(socket);
       this.attachSocket(socket);
       const { capabilities, authenticated } = await setup(this.session, this.options);
       this.capabilities = capabilities;
@@ -311,8 +317,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (closed) throw closed;
     const plain = this.socket!;
     detach(plain, this.listeners);
-    const secure = await upgradeSocket(plain, this.options, this.setPending);
+    const secure = await upgradeSocket(plain, this.options, this.setPending, this.owner.peer?.tls ?? null);
     this.encrypted = true;
+    this.tlsResumed = secure.isSessionReused();
     this.attachSocket(secure);
   }
 
