@@ -7,6 +7,7 @@ export type { Capabilities } from './protocol/capabilities.js';
 export { LineLengthCheck, MAX_LINE_LENGTH } from './protocol/line-length.js';
 export { defineCapabilities } from './protocol/capabilities.js';
 export { mailEnvelope } from './compose.js';
+export type { MailQueueLike } from './queue-like.js';
 export type { Reply } from './protocol/reply.js';
 export type { Timeouts } from './connection/timeouts.js';
 export { DEFAULT_TIMEOUTS } from './connection/timeouts.js';
