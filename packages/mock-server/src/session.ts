@@ -888,6 +888,7 @@ export class Session {
         sequence: txn.number,
         secure: this.secure,
         user: this.user,
+        helo: this.helo!,
         id,
       });
       return id;

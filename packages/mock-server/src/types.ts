@@ -243,6 +243,8 @@ export interface ReceivedMessage {
   sequence: number;
   secure: boolean;
   user: string | null;
+  /** The name the client gave in EHLO or HELO (RFC 5321 §4.1.1.1). */
+  helo: string;
   /** The queue id in the 250 reply. */
   id: string;
 }
