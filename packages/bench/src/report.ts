@@ -1,10 +1,13 @@
 /** Tables, JSON and an SVG chart for bench results. */
 import type { ClientResult } from './client-process.js';
 import { floorSeconds, type Scenario } from './harness.js';
+import type { LinkProbe } from './link-probe.js';
 
 export interface ScenarioResult {
   scenario: Scenario;
   floorSeconds: number;
+  /** The simulated link's measured round trip (link-probe.ts), and the floor at that round trip. */
+  link?: LinkProbe & { floorSeconds: number };
   results: Array<
     ClientResult & {
       vsNodemailer: number | null;
@@ -28,7 +31,7 @@ function median(values: number[]): number {
  * ratio to nodemailer's pool is the median of the rounds' ratios, each taken between runs made close
  * together, so that load drifting on a shared machine between rounds does not move it.
  */
-export function summarise(scenario: Scenario, rounds: ClientResult[][]): ScenarioResult {
+export function summarise(scenario: Scenario, rounds: ClientResult[][], link?: LinkProbe): ScenarioResult {
   const floor = floorSeconds(scenario);
   const vs = (round: ClientResult[], r: ClientResult) => {
     const base = round.find((b) => b.sender === 'nodemailer-pool');
@@ -46,6 +49,7 @@ export function summarise(scenario: Scenario, rounds: ClientResult[][]): Scenari
   return {
     scenario,
     floorSeconds: floor,
+    ...(link && scenario.rtt > 0 ? { link: { ...link, floorSeconds: (floor * link.roundTrip) / scenario.rtt } } : {}),
     results: rows.map(({ runs, ...r }) => ({
       ...r,
       ofFloor: floor > 0 ? floor / r.seconds : null,
@@ -63,6 +67,11 @@ export function table(s: ScenarioResult): string {
   const lines = [
     `\n## ${sc.name}: RTT ${sc.rtt} ms, ${sc.connections} connections × ${sc.perConnection} messages, ${sc.messages} messages of ${(sc.size / 1024).toFixed(0)} KiB, ${sc.recipients} recipient(s)${sc.pipelining ? '' : ', server without PIPELINING'}${sc.chunking ? '' : ', server without CHUNKING'}${sc.server === 'postfix' ? ', Postfix behind the delay proxy' : ''}`,
     `   round-trip floor: ${s.floorSeconds > 0 ? `${s.floorSeconds.toFixed(2)} s (${((sc.messages / s.floorSeconds) | 0).toString()} msg/s)` : '— (no latency: CPU-bound)'}`,
+    ...(s.link
+      ? [
+          `   simulated link, measured: a round trip ${s.link.roundTrip.toFixed(1)} ms (nominal ${sc.rtt}), the greeting ${s.link.greeting.toFixed(0)} ms (nominal ${(sc.rtt * 1.5).toFixed(0)}); the floor at that round trip: ${s.link.floorSeconds.toFixed(2)} s`,
+        ]
+      : []),
     '',
     `   ${'sender'.padEnd(20)} ${'ok'.padStart(7)} ${'msg/s'.padStart(8)} ${'vs nm'.padStart(6)} ${'floor'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU s/1k'.padStart(9)} ${'CPU vs nm'.padStart(9)} ${'vs C'.padStart(6)} ${'RSS MB'.padStart(7)} ${'ELD p99'.padStart(8)}`,
   ];
