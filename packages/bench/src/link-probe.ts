@@ -12,7 +12,10 @@ import net from 'node:net';
 export interface LinkProbe {
   /** Mean time of one NOOP round trip, ms. */
   roundTrip: number;
-  /** Mean time from connecting to the greeting, ms (nominally 1.5 RTT). */
+  /**
+   * Mean time from connecting to the greeting, ms (nominally 1.5 RTT; more, as the probe is the first
+   * client of a fresh server process: it also warms the server up before the first sender runs).
+   */
   greeting: number;
 }
 

@@ -69,7 +69,7 @@ export function table(s: ScenarioResult): string {
     `   round-trip floor: ${s.floorSeconds > 0 ? `${s.floorSeconds.toFixed(2)} s (${((sc.messages / s.floorSeconds) | 0).toString()} msg/s)` : '— (no latency: CPU-bound)'}`,
     ...(s.link
       ? [
-          `   simulated link, measured: a round trip ${s.link.roundTrip.toFixed(1)} ms (nominal ${sc.rtt}), the greeting ${s.link.greeting.toFixed(0)} ms (nominal ${(sc.rtt * 1.5).toFixed(0)}); the floor at that round trip: ${s.link.floorSeconds.toFixed(2)} s`,
+          `   simulated link, measured: a round trip ${s.link.roundTrip.toFixed(1)} ms (nominal ${sc.rtt}); the floor at that round trip: ${s.link.floorSeconds.toFixed(2)} s`,
         ]
       : []),
     '',
