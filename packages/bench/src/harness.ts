@@ -71,6 +71,8 @@ export interface Scenario {
   window: number;
   senders: SenderName[];
   generator?: boolean;
+  /** Rounds of the senders in turn (default 1); each sender's median run is reported (bench.ts rounds()). */
+  repeat?: number;
   /** The server: the mock server in its own process (default), or a private Postfix behind the delay proxy. */
   server?: 'mock' | 'postfix';
   /** The mock server offers STARTTLS and sluice requires it, trusting the server's certificate. */
