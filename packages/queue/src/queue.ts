@@ -7,11 +7,12 @@ import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer/lib/dkim';
+import { jobCounts, type QueueCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { type HeldEntry, listHeld, takeHeld } from './held.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, type MailJobData, newJobId, toJobData } from './message.js';
-import { type RedisConnection, createClient } from './redis.js';
+import { createClient, type RedisConnection } from './redis.js';
 
 /** Job options, named as BullMQ names them. */
 export interface MailJobOptions {
@@ -44,15 +45,7 @@ export interface MailQueueOptions {
   dkim?: DKIMOptions;
 }
 
-export interface QueueCounts {
-  waiting: number;
-  active: number;
-  delayed: number;
-  completed: number;
-  failed: number;
-  /** Failed because their outcome is unknown: listed by held(). */
-  held: number;
-}
+export type { QueueCounts };
 
 export const JOB_NAME = 'mail';
 
@@ -137,17 +130,8 @@ export class MailQueue {
     await this.redis.hdel(this.heldKey, jobId);
   }
 
-  async counts(): Promise<QueueCounts> {
-    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-    const held = await this.redis.hlen(this.heldKey);
-    return {
-      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      completed: c.completed ?? 0,
-      failed: c.failed ?? 0,
-      held,
-    };
+  counts(): Promise<QueueCounts> {
+    return jobCounts(this.queue, this.redis, this.heldKey);
   }
 
   async close(): Promise<void> {

@@ -18,15 +18,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type ConnectionLease, type Pool, type PoolOptions, type SendResult, type SluiceError, createPool } from '@sluice/core';
-import { type Job, Worker } from 'bullmq';
+import { type ConnectionLease, createPool, type Pool, type PoolOptions, type SendResult, type SluiceError } from '@sluice/core';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Budget, type BudgetOptions, type BudgetState } from './budget.js';
+import { jobCounts, type QueueCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
-import { type MailJobData, fromJobData } from './message.js';
-import { type Outcome, OutcomeRecorder, isThrottling, isTooManyConnections } from './outcomes.js';
-import { type RedisConnection, createClient } from './redis.js';
+import { fromJobData, type MailJobData } from './message.js';
+import { isThrottling, isTooManyConnections, type Outcome, OutcomeRecorder } from './outcomes.js';
+import { createClient, type RedisConnection } from './redis.js';
 
 export interface MailWorkerOptions {
   connection: RedisConnection;
@@ -66,7 +67,12 @@ interface Settled {
 interface WorkerEvents {
   /** A job's outcome was recorded on it. */
   outcome: [{ jobId: string; outcome: Outcome; result?: SendResult; error?: SluiceError }];
+  /** The account's limit K was lowered (by this worker: another's lowering is seen in metrics().budget.limit). */
   throttled: [{ limit: number; reason: string }];
+  /** A "too many connections" (421/432) or throttling reply seen by this worker's pool, whether or not K went down. */
+  'throttle-reply': [{ responseCode: number; enhancedCode?: string; command: string }];
+  /** A message waited for the account's rate (the Redis GCRA bucket) before it was handed to the pool. */
+  'rate-wait': [{ jobId: string; ms: number }];
   error: [Error];
 }
 
@@ -92,6 +98,10 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
   private readonly lockDuration: number;
   private readonly lockTimer: NodeJS.Timeout;
   private readonly outcomes: Record<Outcome, number> = { delivered: 0, rejected: 0, retry: 0, held: 0 };
+  private readonly heldKey: string;
+  private readonly prefix: string | undefined;
+  /** For counts(), made on first use: a BullMQ Queue on the worker's own Redis client. */
+  private queue: Queue | null = null;
 
   constructor(
     readonly name: string,
@@ -111,7 +121,9 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     this.budget = new Budget(this.redis, this.blocking, options.budget, options.keyPrefix ?? DEFAULT_PREFIX);
     this.budget.on('throttled', (info) => this.emit('throttled', info));
     this.budget.on('error', (err) => this.emit('error', err));
-    this.recorder = new OutcomeRecorder(this.redis, this.budget, heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name));
+    this.heldKey = heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name);
+    this.prefix = options.prefix;
+    this.recorder = new OutcomeRecorder(this.redis, this.budget, this.heldKey);
     this.lockDuration = options.lockDuration ?? 60_000;
     this.worker = new Worker<MailJobData>(name, null, {
       connection: createClient(options.connection, `sluice-bullmq:${name}`, onError),
@@ -131,10 +143,10 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     };
     this.pool = createPool({ ...options.pool, retry: false, connectionGate });
     this.pool.on('connect-error', (err) => {
-      if (isTooManyConnections(err)) this.throttle(`${err.responseCode} at ${err.command ?? 'CONNECT'}`);
+      if (isTooManyConnections(err)) this.throttle(err, `${err.responseCode} at ${err.command ?? 'CONNECT'}`);
     });
     this.pool.on('send-error', (err) => {
-      if (isThrottling(err)) this.throttle(`${err.responseCode} ${err.enhancedCode ?? ''} at ${err.command}`);
+      if (isThrottling(err)) this.throttle(err, `${err.responseCode} ${err.enhancedCode ?? ''} at ${err.command}`);
     });
     for (const event of ['connect', 'close', 'connect-error', 'sent', 'send-error', 'idle'] as const) this.pool.on(event, () => this.poke());
     this.lockTimer = setInterval(() => this.extendLocks(), Math.floor(this.lockDuration / 3));
@@ -152,6 +164,12 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     return { budget: await this.budget.state(), active: this.jobs.size, pool: this.pool.stats, outcomes: { ...this.outcomes } };
   }
 
+  /** The queue's job counts by state, as MailQueue.counts() gives them. */
+  counts(): Promise<QueueCounts> {
+    this.queue ??= new Queue(this.name, { connection: this.redis, prefix: this.prefix });
+    return jobCounts(this.queue, this.redis, this.heldKey);
+  }
+
   /**
    * Stops pulling, sends what it holds, records every outcome, QUITs, then closes BullMQ's and its
    * own Redis connections. Idempotent.
@@ -166,6 +184,7 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
       clearInterval(this.lockTimer);
       await this.budget.close();
       await this.worker.close();
+      await this.queue?.close();
       this.redis.disconnect();
       this.blocking.disconnect();
     })();
@@ -264,6 +283,7 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
         if (check.type === 'held')
           return { outcome: await this.recorder.hold(job, token, 'a previous run wrote its in-flight marker and no sent marker: it may have been delivered') };
         if (check.type === 'ok') break;
+        this.emit('rate-wait', { jobId: job.id!, ms: check.ms });
         await new Promise((r) => setTimeout(r, check.ms)); // the account's rate, as Redis computed it
       }
       // The gate takes this lease if pool.send() opens a connection (it does so synchronously); else it is freed.
@@ -309,7 +329,8 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     this.settling.add(p);
   }
 
-  private throttle(reason: string): void {
+  private throttle(err: SluiceError, reason: string): void {
+    this.emit('throttle-reply', { responseCode: err.responseCode!, enhancedCode: err.enhancedCode, command: err.command ?? 'CONNECT' });
     this.budget.throttle(reason).catch((err: Error) => this.emit('error', err));
   }
 
