@@ -8,6 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { Redis } from 'ioredis';
 import { MailQueue } from '../src/index.js';
 import { startRedis } from '../src/testing.js';
 import { benchMessage } from './messages.js';
@@ -30,10 +31,12 @@ interface ServerStats {
   peak: number;
   connections: number;
   refused: number;
+  cpuMicros: number;
 }
 
 /** Until the server has `n` messages (queue workers), or until every sender is done (plain pools, which may fail some). */
-async function measure(server: Proc, senders: Proc[], n: number, until: 'reached' | 'done') {
+async function measure(server: Proc, senders: Proc[], n: number, until: 'reached' | 'done', redis?: Redis) {
+  const redisCpu0 = redis ? await redisCpu(redis) : 0;
   const reached = server.next<{ at: number }>('reached');
   const done = Promise.all(senders.map((s) => s.next<{ failed: number }>('done')));
   server.send({ type: 'target', target: n });
@@ -43,19 +46,43 @@ async function measure(server: Proc, senders: Proc[], n: number, until: 'reached
   const end = until === 'reached' ? (await reached).at : performance.timeOrigin + performance.now();
   const seconds = (end - t0) / 1000;
   const stats = await server.ask<ServerStats>('stats');
-  const clients = await Promise.all(senders.map((s) => s.ask<{ refused: number; failed?: number; averages?: Record<string, number> }>('stats')));
+  const redisMicros = redis ? (await redisCpu(redis)) - redisCpu0 : 0;
+  const clients = await Promise.all(
+    senders.map((s) => s.ask<{ refused: number; failed?: number; averages?: Record<string, number>; cpuMicros: number }>('stats')),
+  );
   const failed = clients.reduce((a, c) => a + (c.failed ?? 0), 0);
   // Connections by state, averaged over the run and summed over the senders (queue workers only).
   const connections: Record<string, number> = {};
   for (const c of clients) for (const [k, v] of Object.entries(c.averages ?? {})) connections[k] = (connections[k] ?? 0) + v;
-  return { seconds, rate: stats.received / seconds, failed, server: stats, clientRefusals: clients.reduce((a, c) => a + c.refused, 0), connections };
+  return {
+    seconds,
+    rate: stats.received / seconds,
+    failed,
+    server: stats,
+    clientRefusals: clients.reduce((a, c) => a + c.refused, 0),
+    connections,
+    // CPU per message received (µs): the senders together, the server, Redis (the machine is shared: time is noisy, CPU less so).
+    cpu: {
+      senders: clients.reduce((a, c) => a + c.cpuMicros, 0) / stats.received,
+      server: stats.cpuMicros / stats.received,
+      redis: redisMicros / stats.received,
+    },
+  };
+}
+
+/** Redis's own CPU time so far (µs), from INFO cpu. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
 }
 
 const row = (name: string, r: Awaited<ReturnType<typeof measure>>) =>
   `${name.padEnd(34)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${((100 * r.rate) / floor).toFixed(1).padStart(5)} % of floor  peak ${String(r.server.peak).padStart(3)}  421s ${String(r.clientRefusals).padStart(5)}  failed ${r.failed}  ${r.seconds.toFixed(2)} s`;
 
-const usage = ({ connections: c }: Awaited<ReturnType<typeof measure>>) =>
-  `  pools on average: connections busy ${(c.busy ?? 0).toFixed(1)}, idle ${(c.idle ?? 0).toFixed(1)}, opening or waiting for a lease ${(c.connecting ?? 0).toFixed(1)}; messages waiting in the pools ${(c.queued ?? 0).toFixed(1)}`;
+const usage = ({ connections: c, cpu }: Awaited<ReturnType<typeof measure>>) =>
+  `  on average: leases held ${(c.leases ?? 0).toFixed(1)}; connections busy ${(c.busy ?? 0).toFixed(1)}, idle ${(c.idle ?? 0).toFixed(1)}, opening or waiting for a lease ${(c.connecting ?? 0).toFixed(1)}; messages waiting in the pools ${(c.queued ?? 0).toFixed(1)}\n` +
+  `  CPU per message: workers ${cpu.senders.toFixed(0)} µs, SMTP server ${cpu.server.toFixed(0)} µs, Redis ${cpu.redis.toFixed(0)} µs`;
 
 async function main() {
   const redis = await startRedis();
@@ -83,7 +110,9 @@ async function main() {
         }),
       ),
     );
-    const shared = await measure(server, workers, N, 'reached');
+    const probe = new Redis(redis.url);
+    const shared = await measure(server, workers, N, 'reached', probe);
+    probe.disconnect();
     console.error(`shared budget: ${shared.rate.toFixed(0)} msg/s`);
     await Promise.all(workers.map((w) => w.close()));
     await queue.close();

@@ -52,26 +52,30 @@ if (config.mode === 'queue') {
   });
   worker.on('error', () => {});
   // Where a connection's time goes: pool.stats sampled every 5 ms from 'go' (averages in 'stats').
-  const sums = { idle: 0, busy: 0, connecting: 0, queued: 0, n: 0 };
+  const sums = { idle: 0, busy: 0, connecting: 0, queued: 0, leases: 0, n: 0 };
   const sample = () => {
     const s = worker.pool.stats;
     sums.idle += s.idle;
     sums.busy += s.busy;
     sums.connecting += s.connecting;
     sums.queued += s.queued;
+    sums.leases += worker.budget.localLeases;
     sums.n++;
   };
   let sampler: NodeJS.Timeout | undefined;
-  const averages = () => Object.fromEntries((['idle', 'busy', 'connecting', 'queued'] as const).map((k) => [k, sums[k] / Math.max(1, sums.n)]));
+  let cpu0 = process.cpuUsage();
+  const averages = () => Object.fromEntries((['idle', 'busy', 'connecting', 'queued', 'leases'] as const).map((k) => [k, sums[k] / Math.max(1, sums.n)]));
 
   process.on('message', async (msg: { type: string }) => {
     if (msg.type === 'go') {
       sampler = setInterval(sample, 5);
+      cpu0 = process.cpuUsage();
       void worker.run();
     }
     if (msg.type === 'stats') {
       clearInterval(sampler);
-      send({ type: 'stats', refused, averages: averages(), ...(await worker.metrics()) });
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'stats', refused, averages: averages(), cpuMicros: cpu.user + cpu.system, ...(await worker.metrics()) });
     }
     if (msg.type === 'close') {
       await worker.close();

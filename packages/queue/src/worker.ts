@@ -91,6 +91,8 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
   private readonly stash: ConnectionLease[] = [];
   private dispatching = 0;
   private leaseWaits = 0;
+  /** Lease waits the pool started on its own (no stashed lease): they count as connecting, not as slots. */
+  private poolGateWaits = 0;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -138,7 +140,12 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     const connectionGate = {
       acquire: (signal: AbortSignal) => {
         const stashed = this.stash.pop();
-        return stashed ? Promise.resolve(stashed) : this.budget.acquire(signal);
+        if (stashed) return Promise.resolve(stashed);
+        this.poolGateWaits++;
+        return this.budget.acquire(signal).finally(() => {
+          this.poolGateWaits--;
+          this.poke();
+        });
       },
     };
     this.pool = createPool({ ...options.pool, retry: false, connectionGate });
@@ -193,10 +200,15 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
 
   // ------------------------------------------------------------------------------------------------
 
-  /** Open connections (and those opening) that have no next message yet. */
+  /**
+   * Open connections (and those opening) that have no next message yet. A lease the pool waits for
+   * on its own (it saw a queued message with no connection to take it soon) is no slot: counting it
+   * as one fetched another message for it, whose queueing started another wait, up to
+   * pool.maxConnections messages parked in the pool with their in-flight markers written.
+   */
   private freeSlots(): number {
     const s = this.pool.stats;
-    return s.idle + s.busy + s.connecting - s.queued - this.dispatching;
+    return s.idle + s.busy + s.connecting - this.poolGateWaits - s.queued - this.dispatching;
   }
 
   private canOpen(): boolean {
@@ -221,13 +233,15 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     });
   }
 
+  /**
+   * Fetch, then wait for a slot: the worker holds one job fetched ahead (BullMQ's moveToActive off the
+   * path from a slot freeing up to the message handed over). Nothing is written for it until it is
+   * handed over; if the worker dies holding it, BullMQ's stalled check puts it back, and it is sent
+   * once (no marker, nothing written to SMTP).
+   */
   private async loop(): Promise<void> {
     this.worker.startStalledCheckTimer().catch((err: Error) => this.emit('error', err));
     while (!this.stop.signal.aborted) {
-      // A free slot on an open connection, or room for one more connection (and no message already
-      // waiting for one: a pool backing off after connection failures gets no more).
-      await this.until(() => this.freeSlots() > 0 || (this.freeSlots() === 0 && this.canOpen()));
-      if (this.stop.signal.aborted) break;
       const token = `${this.id}:${++this.seq}`;
       let job: Job<MailJobData> | undefined;
       try {
@@ -239,12 +253,17 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
         continue;
       }
       if (!job) continue;
+      this.jobs.set(job.id!, { job, token });
+      // A free slot on an open connection, or room for one more connection (and no message already
+      // waiting for one: a pool backing off after connection failures gets no more).
+      await this.until(() => this.freeSlots() > 0 || (this.freeSlots() === 0 && this.canOpen()));
+      const lease = this.freeSlots() <= 0 && !this.stop.signal.aborted ? await this.leaseOrSlot() : null;
       if (this.stop.signal.aborted) {
+        lease?.release();
+        this.jobs.delete(job.id!);
         await job.moveToWait(token).catch(() => {}); // not ours to send any more
         break;
       }
-      this.jobs.set(job.id!, { job, token });
-      const lease = this.freeSlots() <= 0 ? await this.leaseOrSlot() : null;
       this.dispatching++;
       this.settle(job, this.dispatch(job, token, lease));
     }
