@@ -6,7 +6,6 @@
  * request a browser marks cross-origin and a Host that is neither an IP address nor `localhost` (a
  * DNS-rebinding page names its own host: RFC 9110 §7.2).
  */
-import { once } from 'node:events';
 import http from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { QueueError, QueueErrorCodes } from './errors.js';
@@ -43,18 +42,20 @@ export async function serveMetrics(port: number, contentType: string, render: ()
       (err: Error) => error(500, 'EMETRICS', err.message),
     );
   });
-  server.listen(port, '127.0.0.1');
-  try {
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
-  } catch (err) {
-    throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, `Cannot serve metrics on 127.0.0.1:${port}: ${(err as Error).message}`);
-  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: Error) => {
+    throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, `Cannot serve metrics on 127.0.0.1:${port}: ${err.message}`);
+  });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    async close() {
+      server.closeAllConnections(); // a scraper's keep-alive connection would hold close() open
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
 }

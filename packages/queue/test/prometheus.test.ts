@@ -6,7 +6,8 @@
 import http from 'node:http';
 import { QueueEvents } from 'bullmq';
 import { Registry } from 'prom-client';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { serveMetrics } from '../src/metrics-server.js';
 import { queueMetrics } from '../src/prometheus.js';
 import { spawnWorker } from './child-worker.js';
 import { describeRedis, message, outcomes, useRedis } from './helpers.js';
@@ -190,5 +191,19 @@ describeRedis('queueMetrics()', () => {
     expect(await refused({ 'sec-fetch-site': 'cross-site' })).toEqual({ status: 403, code: 'EFORBIDDEN' });
     expect(await refused({}, 'POST')).toEqual({ status: 405, code: 'EMETHOD' });
     expect((await get(`${url.origin}/status`)).status).toBe(404);
+  });
+});
+
+describe('serveMetrics()', () => {
+  it('a port in use: EQUEUEOPTIONS naming the address, before anything is served', async () => {
+    const first = await serveMetrics(0, 'text/plain', async () => '');
+    try {
+      await expect(serveMetrics(first.port, 'text/plain', async () => '')).rejects.toMatchObject({
+        code: 'EQUEUEOPTIONS',
+        message: expect.stringMatching(new RegExp(`^Cannot serve metrics on 127\\.0\\.0\\.1:${first.port}: .*EADDRINUSE`)),
+      });
+    } finally {
+      await first.close();
+    }
   });
 });
