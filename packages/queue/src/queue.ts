@@ -7,12 +7,12 @@ import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer/lib/dkim';
-import { jobCounts, type QueueCounts } from './counts.js';
+import { type QueueCounts, jobCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { type HeldEntry, listHeld, takeHeld } from './held.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, type MailJobData, newJobId, toJobData } from './message.js';
-import { createClient, type RedisConnection } from './redis.js';
+import { type RedisConnection, createClient } from './redis.js';
 
 /** Job options, named as BullMQ names them. */
 export interface MailJobOptions {

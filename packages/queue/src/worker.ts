@@ -18,16 +18,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type ConnectionLease, createPool, type Pool, type PoolOptions, type SendResult, type SluiceError } from '@sluice/core';
+import { type ConnectionLease, type Pool, type PoolOptions, type SendResult, type SluiceError, createPool } from '@sluice/core';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Budget, type BudgetOptions, type BudgetState } from './budget.js';
-import { jobCounts, type QueueCounts } from './counts.js';
+import { type QueueCounts, jobCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
-import { fromJobData, type MailJobData } from './message.js';
-import { isThrottling, isTooManyConnections, type Outcome, OutcomeRecorder } from './outcomes.js';
-import { createClient, type RedisConnection } from './redis.js';
+import { type MailJobData, fromJobData } from './message.js';
+import { type Outcome, OutcomeRecorder, isThrottling, isTooManyConnections } from './outcomes.js';
+import { type RedisConnection, createClient } from './redis.js';
 
 export interface MailWorkerOptions {
   connection: RedisConnection;
