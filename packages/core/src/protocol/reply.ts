@@ -32,7 +32,8 @@ const CR = 0x0d;
  */
 export class ReplyParser {
   private pending: Buffer | null = null;
-  private lines: string[] = [];
+  /** The lines of a multi-line reply so far; null between replies (most replies are one line). */
+  private lines: string[] | null = null;
   private replySize = 0;
   private readonly limits: ReplyParserLimits;
 
@@ -42,7 +43,7 @@ export class ReplyParser {
 
   /** True while a partial reply is buffered. */
   get partial(): boolean {
-    return this.pending !== null || this.lines.length > 0;
+    return this.pending !== null || this.lines !== null;
   }
 
   feed(chunk: Buffer, onReply: (reply: Reply) => void): void {
@@ -91,13 +92,19 @@ export class ReplyParser {
     const sep = line.length > 3 ? line[3] : ' ';
     if (sep !== ' ' && sep !== '-') throw protocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
     const code = c0 * 100 + c1 * 10 + c2;
-    if (this.lines.length > 0 && Number(this.lines[0]!.slice(0, 3)) !== code) {
-      throw protocolError(`reply code changed inside a multi-line reply (${this.lines[0]!.slice(0, 3)} then ${code})`);
+    const before = this.lines;
+    if (before !== null && Number(before[0]!.slice(0, 3)) !== code) {
+      throw protocolError(`reply code changed inside a multi-line reply (${before[0]!.slice(0, 3)} then ${code})`);
     }
-    this.lines.push(line);
-    if (sep === '-') return null;
-    const lines = this.lines;
-    this.lines = [];
+    if (sep === '-') {
+      if (before === null) this.lines = [line];
+      else before.push(line);
+      return null;
+    }
+    // A one-line reply gets a one-element array of its own: an array grown by push() from empty
+    // reserves room for 17, which is most of what a reply allocates (one per RCPT).
+    const lines = before === null ? [line] : (before.push(line), before);
+    this.lines = null;
     this.replySize = 0;
     return buildReply(code, lines);
   }
@@ -112,11 +119,29 @@ export function buildReply(code: number, lines: string[]): Reply {
     // RFC 3463 §2: the class digit of the enhanced code must agree with the reply's first digit.
     const end = enhancedEnd(line, 4, cls);
     if (end > 0) {
-      if (i === 0) enhanced = line.slice(4, end);
+      if (i === 0) enhanced = enhancedCode(line, 4, end);
       text += (i ? '\n' : '') + line.slice(line.charCodeAt(end) === 32 ? end + 1 : end);
     } else text += (i ? '\n' : '') + line.slice(4);
   }
   return { code, enhanced, lines, text };
+}
+
+/** Enhanced codes seen, by their digits: a server says "2.1.5" thousands of times, one string serves. */
+const CODES = new Map<number, string>();
+const MAX_CODES = 512;
+
+/** `line.slice(from, end)` (an enhanced code: digits and dots, at most 9 characters), shared when seen before. */
+function enhancedCode(line: string, from: number, end: number): string {
+  let key = 0;
+  for (let i = from; i < end; i++) {
+    const c = line.charCodeAt(i);
+    key = key * 12 + (c === 46 ? 11 : c - 47); // digits 1–10, "." 11: one key per spelling
+  }
+  const known = CODES.get(key);
+  if (known !== undefined) return known;
+  const code = line.slice(from, end);
+  if (CODES.size < MAX_CODES) CODES.set(key, code);
+  return code;
 }
 
 /**
