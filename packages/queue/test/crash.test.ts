@@ -31,18 +31,23 @@ function probe(budget: { account: string; maxConnections: number }) {
   return b;
 }
 
+/** A mock server that keeps the first message and never answers its final dot (nor its BDAT LAST). */
+function stalledAtDot() {
+  const stall = { times: 1, action: 'stall' as const, deliver: true };
+  return ctx.smtp({
+    faults: [
+      { command: 'DOT', ...stall },
+      { command: 'BDAT_LAST', ...stall },
+    ],
+  });
+}
+
 describeRedis('a worker SIGKILLed', () => {
   it('waiting for the reply to the final dot: its lease expires within the TTL and the job is held, not resent', async () => {
     const name = ctx.name();
     const budget = { account: `crash-${name}`, maxConnections: 1, leaseTtl: 2000 };
     // The server queues the message and never answers the dot (nor BDAT LAST): the child waits.
-    const stall = { times: 1, action: 'stall' as const, deliver: true };
-    const smtp = await ctx.smtp({
-      faults: [
-        { command: 'DOT', ...stall },
-        { command: 'BDAT_LAST', ...stall },
-      ],
-    });
+    const smtp = await stalledAtDot();
     const queue = ctx.queue(name);
     const job = await queue.add(message(1));
     const child = spawnWorker(childConfig(name, smtp, budget));
@@ -98,13 +103,7 @@ describeRedis('a worker SIGKILLed', () => {
     const name = ctx.name();
     const budget = { account: `ahead-${name}`, maxConnections: 1, leaseTtl: 2000 };
     // Message 1 is stalled at its dot on the one connection; message 2 waits in the pool for it.
-    const stall = { times: 1, action: 'stall' as const, deliver: true };
-    const smtp = await ctx.smtp({
-      faults: [
-        { command: 'DOT', ...stall },
-        { command: 'BDAT_LAST', ...stall },
-      ],
-    });
+    const smtp = await stalledAtDot();
     const queue = ctx.queue(name);
     const events = new QueueEvents(name, { connection: { host: '127.0.0.1', port: ctx.redis.port } });
     ctx.defer(() => events.close());
