@@ -6,7 +6,6 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { RelayConfigError } from './config.js';
 import { GuardedSmtpServer } from './guarded-server.js';
@@ -146,7 +145,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
       const header = spoolHeaderOf(session);
       const { id, from } = header;
       spooling.add(session.id);
-      spool.accept(header, Readable.from(limitLines(stream)), s.maxSize).then(
+      spool.accept(header, limitLines(stream), s.maxSize).then(
         (size) => {
           spooling.delete(session.id);
           // Durable now: acknowledge even while stopping (the next start delivers it).
