@@ -14,18 +14,18 @@
  * shows the medians, and the hand-off ratio of each pair.
  *
  * BENCH_RTT (50), BENCH_MESSAGES (1000 per measurement), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
- * BENCH_REPEAT (3 pairs), BENCH_WARMUP (1000 messages, 10 senders, to each relay before measuring),
+ * BENCH_REPEAT (3 pairs), BENCH_WARMUP (500 messages to each relay before measuring each sender count),
  * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders), BENCH_POSTFIX ("1"; "0" leaves Postfix out),
  * BENCH_POSTFIX_DIR (packages/relay/.cache/postfix-smarthost), BENCH_POSTFIX_INITIAL_CONCURRENCY
  * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement),
  * BENCH_RELAY_CLI (the relay CLI to run: .cache/bench/cli.js, built from these sources),
  * BENCH_RELAY_NODE_ARGS (node options for the relay process, e.g. "--cpu-prof --cpu-prof-dir=DIR"),
- * BENCH_RELAY_ARGS (more relay CLI options, e.g. "--log-level warn"), BENCH_RELAY_LOG (a file for the relay's
- * stdout: its logs, and the traces of BENCH_RELAY_NODE_ARGS; discarded by default).
+ * BENCH_RELAY_ARGS (more relay CLI options, e.g. "--max-connections 10"), BENCH_RELAY_LOG (the file for the relay's
+ * stdout, kept: its logs, and the traces of BENCH_RELAY_NODE_ARGS; by default a temporary file, removed).
  */
 import { type ChildProcess, execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,12 +47,12 @@ const SCRIPTS = here('../../../../scripts/postfix/');
 const RELAY_CLI = path.resolve(process.env.BENCH_RELAY_CLI ?? here('./cli.js'));
 // Node options for the relay process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
 const RELAY_NODE_ARGS = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-// More relay CLI options, e.g. "--log-level warn".
+// More relay CLI options, e.g. "--max-connections 10".
 const RELAY_ARGS = (process.env.BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolean);
-// A file for the relay's stdout (its JSON logs, and what BENCH_RELAY_NODE_ARGS traces), instead of discarding it.
+// The file for the relay's stdout (its JSON logs, and what BENCH_RELAY_NODE_ARGS traces); by default one next to the spool, removed at the end.
 const RELAY_LOG = process.env.BENCH_RELAY_LOG;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 500);
 
 // ------------------------------------------------------------------ cleanup ("trap")
 
@@ -125,31 +125,42 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 async function startRelayProcess(upstreamPort: number, spool: string): Promise<{ port: number; child: ChildProcess }> {
+  // The relay logs into a file, as Postfix does into its maillog: a pipe read by this process would wake
+  // the senders' event loop for every line the relay writes, a cost Postfix's logging does not put on them.
+  const logFile = RELAY_LOG ?? path.join(spool, '..', `${path.basename(spool)}.log`);
+  if (!RELAY_LOG) cleanups.push(() => rmSync(logFile, { force: true }));
+  const out = openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
-    [...RELAY_NODE_ARGS, RELAY_CLI, '--upstream', `smtp://127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', '--http', 'off', '--spool', spool, ...RELAY_ARGS],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    [
+      ...RELAY_NODE_ARGS,
+      RELAY_CLI,
+      '--upstream',
+      `smtp://127.0.0.1:${upstreamPort}`,
+      '--listen',
+      '127.0.0.1:0',
+      '--http',
+      'off',
+      '--spool',
+      spool,
+      ...RELAY_ARGS,
+    ],
+    { stdio: ['ignore', out, 'inherit'] },
   );
+  closeSync(out);
   cleanups.push(() => child.kill('SIGKILL'));
-  let buf = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      buf += c.toString();
-      const m = /"msg":"sluice-relay started","listen":"[^"]*:(\d+)"/.exec(buf);
-      if (m) {
-        child.stdout!.off('data', onData);
-        // The JSON logs are discarded (but still written, as in production), or kept in BENCH_RELAY_LOG.
-        if (RELAY_LOG) child.stdout!.pipe(createWriteStream(RELAY_LOG));
-        else child.stdout!.on('data', () => {});
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.on('exit', () => reject(new Error('relay exited')));
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
   });
-  return { port, child };
+  const started = Date.now();
+  for (;;) {
+    const m = /"msg":"sluice-relay started","listen":"[^"]*:(\d+)"/.exec(readFileSync(logFile, 'utf8'));
+    if (m) return { port: Number(m[1]), child };
+    if (exited) throw new Error(`the relay exited (see ${logFile})`);
+    if (Date.now() - started > 30_000) throw new Error(`the relay did not start within 30 s (see ${logFile})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 // ------------------------------------------------------------------ Postfix as the smarthost
@@ -282,7 +293,7 @@ console.log(
     : `Postfix smarthost skipped: ${postfixSkipped}`,
 );
 console.log(
-  `${REPEAT} pair(s) per sender count, ${MESSAGES} messages per measurement, the order alternating (sluice-relay first, then Postfix first); ${WARMUP} warm-up messages to each first (not counted); medians in the table`,
+  `${REPEAT} pair(s) per sender count, ${MESSAGES} messages per measurement, the order alternating (sluice-relay first, then Postfix first); ${WARMUP} warm-up messages to each before each sender count (not counted); medians in the table`,
 );
 
 /** Postfix measured once; undefined (and Postfix left out from here on) when it does not deliver in time. */
@@ -305,11 +316,6 @@ async function measureSluice(c: number, n: number): Promise<Result & { cpu: numb
   return { ...r, cpu: ((cpuSeconds(relay.child.pid) - cpu0) / n) * 1000 };
 }
 
-if (WARMUP > 0) {
-  await measureSluice(10, WARMUP);
-  await measurePostfix(10, WARMUP, 'warm-up');
-}
-
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -324,6 +330,10 @@ for (const c of CONCURRENCY) {
   const direct = directN / (directMs / 1000);
   console.log(`${c} sender(s), direct: ${f(direct)} (${directN} msgs)`);
 
+  if (WARMUP > 0) {
+    await measureSluice(c, WARMUP);
+    await measurePostfix(c, WARMUP, `${c} sender(s), warm-up`);
+  }
   const sl: (Result & { cpu: number })[] = [];
   const pf: Result[] = [];
   for (let pair = 1; pair <= REPEAT; pair++) {

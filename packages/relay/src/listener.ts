@@ -89,7 +89,19 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
   const { spool, metrics, log } = d;
   const users = s.users;
   // Trusted networks (default loopback) relay without AUTH; beyond loopback a client needs TLS all the same.
-  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isTrusted(session.remoteAddress, s.trusted);
+  // Remembered per address (every connection asks, and local senders come from a handful of addresses).
+  const trustedByAddress = new Map<string, boolean>();
+  const trusted = (address: string | undefined): boolean => {
+    if (!address) return false;
+    let t = trustedByAddress.get(address);
+    if (t === undefined) {
+      if (trustedByAddress.size >= 1024) trustedByAddress.clear();
+      t = isTrusted(address, s.trusted);
+      trustedByAddress.set(address, t);
+    }
+    return t;
+  };
+  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !trusted(session.remoteAddress);
   const needsTls = (session: SMTPServerSession) => !isLoopbackAddress(session.remoteAddress);
   const lowOnSpace = spaceChecker(s, log);
   const spooling = new Set<string>();
@@ -176,7 +188,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
   };
   const server = new GuardedSmtpServer(serverOptions, {
     maxClientsPerAddress: s.maxClientsPerAddress,
-    exempt: (address) => isTrusted(address, s.trusted),
+    exempt: trusted,
     sessionTimeout: s.sessionTimeout,
     commandTimeout: s.commandTimeout,
     busy: (sessionId) => spooling.has(sessionId),
