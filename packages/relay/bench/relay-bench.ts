@@ -14,7 +14,7 @@
  * shows the medians, and the hand-off ratio of each pair.
  *
  * BENCH_RTT (50), BENCH_MESSAGES (1000 per measurement), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
- * BENCH_REPEAT (3 pairs), BENCH_WARMUP (500 messages to each relay before measuring each sender count),
+ * BENCH_REPEAT (3 pairs), BENCH_WARMUP (3000 messages to each relay before measuring each sender count),
  * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders), BENCH_POSTFIX ("1"; "0" leaves Postfix out),
  * BENCH_POSTFIX_DIR (packages/relay/.cache/postfix-smarthost), BENCH_POSTFIX_INITIAL_CONCURRENCY
  * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement),
@@ -52,7 +52,7 @@ const RELAY_ARGS = (process.env.BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolea
 // The file for the relay's stdout (its JSON logs, and what BENCH_RELAY_NODE_ARGS traces); by default one next to the spool, removed at the end.
 const RELAY_LOG = process.env.BENCH_RELAY_LOG;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 500);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 
 // ------------------------------------------------------------------ cleanup ("trap")
 
