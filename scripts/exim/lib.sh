@@ -2,10 +2,10 @@
 # MTA packages conflict with each other and Postfix is installed), run with its own configuration file.
 # Source it after setting SCRIPT (the caller's name, for messages). Needs bash.
 
-# free_port and wait_banner (a 220 greeting carrying a tag) are the Postfix scripts' own; die and
-# as_root are Exim's, defined after.
-# shellcheck source=../postfix/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../postfix/lib.sh"
+DAEMON=exim
+# die, run_as_root, stop_dir, stop_pid, free_port, wait_banner: shared with scripts/postfix.
+# shellcheck source=../lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/daemon.sh"
 
 # Where install.sh unpacks the packages; the binary is $EXIM_ROOT/usr/sbin/exim4.
 EXIM_ROOT="${EXIM_ROOT:-/opt/sluice-exim}"
@@ -13,22 +13,12 @@ EXIM_BIN="$EXIM_ROOT/usr/sbin/exim4"
 # Debian's binary has this user compiled in (EXIM_USER=Debian-exim); exim4-base's postinst would create it.
 EXIM_USER=Debian-exim
 
-die() {
-  echo "exim/$SCRIPT: $*" >&2
-  exit 1
-}
-
-# Re-runs the calling script as root through `sudo -n` when needed, keeping the named variables.
-# Usage: as_root "VAR1,VAR2" "$0" "$@"
+# Re-runs the calling script as root through `sudo -n` when needed, keeping EXIM_ROOT and the named
+# variables. Usage: as_root "VAR1,VAR2" "$0" "$@"
 as_root() {
   local keep="$1"
   shift
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      exec sudo -n --preserve-env="PATH,EXIM_ROOT,$keep" "$@"
-    fi
-    die "must run as root (Exim's daemon binds as root and drops to $EXIM_USER), and sudo -n is not available"
-  fi
+  run_as_root "EXIM_ROOT${keep:+,$keep}" "Exim's daemon binds as root and drops to $EXIM_USER" "$@"
 }
 
 need_install() {

@@ -12,23 +12,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 as_root "" "$0" "${1:-$PWD/.exim-run}"
 
-DIR="${1:-$PWD/.exim-run}"
-if [ ! -d "$DIR" ]; then
-  echo "exim/stop.sh: $DIR does not exist: nothing to stop" >&2
-  exit 0
-fi
-DIR="$(cd "$DIR" && pwd -P)"
+stop_dir "${1:-$PWD/.exim-run}"
 pid="$(daemon_pid "$DIR")"
 if [ -z "$pid" ]; then
   echo "exim/stop.sh: no instance running in $DIR" >&2
   exit 0
 fi
 # SIGTERM stops the daemon; sessions and deliveries it forked finish on their own.
-kill "$pid" 2>/dev/null || true
-for _ in $(seq 1 40); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.25
-done
-if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+stop_pid "$pid" 10
 rm -f "$DIR/exim.pid"
 echo "exim/stop.sh: stopped the instance in $DIR" >&2

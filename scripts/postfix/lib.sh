@@ -1,24 +1,17 @@
-# Shared by start.sh and smarthost.sh: a private Postfix instance in a directory of its own.
+# Shared by start.sh, smarthost.sh and stop.sh: a private Postfix instance in a directory of its own.
 # Source it after setting SCRIPT (the caller's name, for messages). Needs bash.
 
-export PATH="$PATH:/usr/sbin:/sbin"
+DAEMON=postfix
+# die, run_as_root, stop_dir, stop_pid, free_port, wait_banner: shared with scripts/exim.
+# shellcheck source=../lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/daemon.sh"
 
-die() {
-  echo "postfix/$SCRIPT: $*" >&2
-  exit 1
-}
-
-# Re-runs the calling script as root through `sudo -n` when needed, keeping the named variables.
-# Usage: as_root "VAR1,VAR2" "$0" "$@"
+# Re-runs the calling script as root through `sudo -n` when needed, keeping the named variables, and
+# checks that Postfix is installed. Usage: as_root "VAR1,VAR2" "$0" "$@"
 as_root() {
   local keep="$1"
   shift
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      exec sudo -n --preserve-env="PATH,$keep" "$@"
-    fi
-    die "must run as root (Postfix's master daemon runs as root), and sudo -n is not available"
-  fi
+  run_as_root "$keep" "Postfix's master daemon runs as root" "$@"
   command -v postfix >/dev/null 2>&1 || die "postfix is not installed (apt-get install -y postfix)"
   command -v postconf >/dev/null 2>&1 || die "postconf not found"
   id postfix >/dev/null 2>&1 || die "the 'postfix' user does not exist (is the postfix package installed?)"
@@ -53,16 +46,6 @@ prepare_dir() {
   if [ -s "$LOG" ]; then mv -f "$LOG" "$LOG.1"; fi
   : >"$LOG"
   chmod 644 "$LOG"
-}
-
-free_port() {
-  if command -v node >/dev/null 2>&1; then
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
-  elif command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
-  else
-    die "need node or python3 to pick a free port"
-  fi
 }
 
 # The main.cf settings every instance shares: where it lives, who it runs as, loopback only, its log
@@ -122,24 +105,6 @@ scache     unix  -       -       n       -       1       scache
 postlog    unix-dgram n  -       n       -       1       postlogd
 EOF
   chmod 644 "$ETC/master.cf"
-}
-
-# Waits for the 220 greeting, carrying the banner tag $2, on 127.0.0.1:$1.
-wait_banner() {
-  local port="$1" tag="$2" line
-  for _ in $(seq 1 50); do
-    # (The braces keep "2>/dev/null" from sticking to the shell: `exec` with only redirections is permanent.)
-    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
-      if IFS= read -r -t 5 line <&3 && [[ "$line" == "220 "*"($tag)"* ]]; then
-        printf 'QUIT\r\n' >&3 || true
-        exec 3<&- 3>&-
-        return 0
-      fi
-      exec 3<&- 3>&- || true
-    fi
-    sleep 0.2
-  done
-  return 1
 }
 
 # Configures (with the caller's write_config PORT) and starts the instance on a free port; tries

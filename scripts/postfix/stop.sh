@@ -3,22 +3,14 @@
 # Removes nothing: the configuration, queue, log and port file stay in DIR for inspection.
 set -euo pipefail
 
-export PATH="$PATH:/usr/sbin:/sbin"
+SCRIPT=stop.sh
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env=PATH "$0" "${1:-$PWD/.postfix-run}"
-  fi
-  echo "postfix/stop.sh: must run as root, and sudo -n is not available" >&2
-  exit 1
-fi
+# Not as_root: stopping needs no working Postfix installation (see the fallback below).
+run_as_root "" "Postfix's master daemon runs as root" "$0" "${1:-$PWD/.postfix-run}"
 
-DIR="${1:-$PWD/.postfix-run}"
-if [ ! -d "$DIR" ]; then
-  echo "postfix/stop.sh: $DIR does not exist: nothing to stop" >&2
-  exit 0
-fi
-DIR="$(cd "$DIR" && pwd -P)"
+stop_dir "${1:-$PWD/.postfix-run}"
 ETC="$DIR/etc"
 SPOOL="$DIR/spool"
 stopped=""
@@ -35,12 +27,7 @@ fi
 # its pid file whose working directory is this instance's queue directory. Nothing else is touched.
 pid="$(awk '{ print $1; exit }' "$SPOOL/pid/master.pid" 2>/dev/null || true)"
 if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null || true)" = "$SPOOL" ]; then
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 20); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  stop_pid "$pid" 5
   stopped=1
 fi
 

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
   }
-  const summary = summarise(s, results);
+  const summary = summarise(s, [results]);
   console.log(table(summary).replace(/^\n## demo: /, '\n'));
   const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), 'bench-results');
   mkdirSync(dir, { recursive: true });

@@ -10,8 +10,11 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 export interface ServerHandle {
   host: string;
   port: number;
+  /** The certificate the mock server presents (for STARTTLS scenarios). */
+  ca: string;
   child: ChildProcess;
-  count(): Promise<{ count: number; connections: number }>;
+  /** What the server received since the last clear(), and the CPU it spent on it. */
+  count(): Promise<{ count: number; connections: number; cpuSeconds: number }>;
   clear(): Promise<void>;
   close(): Promise<void>;
 }
@@ -19,7 +22,7 @@ export interface ServerHandle {
 export async function startServerProcess(options: MockServerOptions): Promise<ServerHandle> {
   const execArgv = process.env.BENCH_SERVER_ARGS ? process.env.BENCH_SERVER_ARGS.split(' ') : [];
   const child = fork(here('./server-process.js'), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-  const [ready] = (await once(child, 'message')) as [{ host: string; port: number }];
+  const [ready] = (await once(child, 'message')) as [{ host: string; port: number; ca: string }];
   const ask = async <T>(type: string, answer: string): Promise<T> => {
     child.send({ type });
     for (;;) {
@@ -30,6 +33,7 @@ export async function startServerProcess(options: MockServerOptions): Promise<Se
   return {
     host: ready.host,
     port: ready.port,
+    ca: ready.ca,
     child,
     count: () => ask('count', 'count'),
     clear: () => ask('clear', 'cleared'),
@@ -67,8 +71,12 @@ export interface Scenario {
   window: number;
   senders: SenderName[];
   generator?: boolean;
+  /** Rounds of the senders in turn (default 1); each sender's median run is reported (bench.ts rounds()). */
+  repeat?: number;
   /** The server: the mock server in its own process (default), or a private Postfix behind the delay proxy. */
   server?: 'mock' | 'postfix';
+  /** The mock server offers STARTTLS and sluice requires it, trusting the server's certificate. */
+  tls?: boolean;
 }
 
 /** Round trips per message on a warm connection, for what the server offers and the sender does. */
@@ -94,14 +102,15 @@ export function floorSeconds(s: Scenario): number {
 }
 
 export function serverOptions(s: Scenario): MockServerOptions {
-  return { rtt: s.rtt, record: false, extensions: { starttls: false, pipelining: s.pipelining, chunking: s.chunking } };
+  return { rtt: s.rtt, record: false, extensions: { starttls: s.tls ?? false, pipelining: s.pipelining, chunking: s.chunking } };
 }
 
-export function clientConfig(s: Scenario, sender: SenderName, server: { host: string; port: number }, progress: boolean): ClientConfig {
+export function clientConfig(s: Scenario, sender: SenderName, server: { host: string; port: number; ca?: string }, progress: boolean): ClientConfig {
   return {
     sender,
     host: server.host,
     port: server.port,
+    ca: s.tls ? server.ca : undefined,
     messages: s.messages,
     size: s.size,
     recipients: s.recipients,

@@ -43,6 +43,8 @@ export interface ConnectMessage {
   server: DiagnosticsServer;
   connectionId: number;
   encrypted: boolean;
+  /** The TLS handshake resumed an earlier connection's session (the `tlsResumption` option). */
+  tlsResumed: boolean;
   /** The server's extensions (EHLO keywords), e.g. `['PIPELINING', 'CHUNKING', 'SIZE']`. */
   extensions: string[];
 }
@@ -166,8 +168,8 @@ function publish<M>(channel: dc.Channel, make: () => M): void {
   if (channel.hasSubscribers) channel.publish(make());
 }
 
-export function publishConnect(pool: PoolSource, connectionId: number, encrypted: boolean, extensions: Iterable<string>): void {
-  publish<ConnectMessage>(channels.connect, () => ({ pool, server: server(pool), connectionId, encrypted, extensions: [...extensions] }));
+export function publishConnect(pool: PoolSource, connectionId: number, encrypted: boolean, tlsResumed: boolean, extensions: Iterable<string>): void {
+  publish<ConnectMessage>(channels.connect, () => ({ pool, server: server(pool), connectionId, encrypted, tlsResumed, extensions: [...extensions] }));
 }
 
 /** A connection closed: `close`, and before it `error` (phase 'open') when it was lost with an error. */

@@ -4,8 +4,10 @@ export type { ConnectionGate, ConnectionLease, Logger, PoolOptions, ResolvedOpti
 export type { Body, Message, RecipientResult, SendResult, Timings } from './message.js';
 export type { DsnOptions, Envelope } from './protocol/commands.js';
 export type { Capabilities } from './protocol/capabilities.js';
+export { LineLengthCheck, MAX_LINE_LENGTH } from './protocol/line-length.js';
 export { defineCapabilities } from './protocol/capabilities.js';
 export { mailEnvelope } from './compose.js';
+export type { MailQueueLike } from './queue-like.js';
 export type { Reply } from './protocol/reply.js';
 export type { Timeouts } from './connection/timeouts.js';
 export { DEFAULT_TIMEOUTS } from './connection/timeouts.js';

@@ -4,6 +4,7 @@ import { BodyEncoder, encodeBody, has8bit } from './protocol/body.js';
 import { type DsnOptions, type Envelope, needsSmtpUtf8, validateEnvelope } from './protocol/commands.js';
 import type { Reply } from './protocol/reply.js';
 import { Spool, replay } from './spool.js';
+import { utf8Bytes } from './utf8.js';
 
 /** Message content: bytes, a string (sent as UTF-8), or a stream of bytes (never buffered whole). */
 export type Body = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
@@ -170,7 +171,13 @@ function findMessageId(body: Buffer): string | undefined {
   let end = body.indexOf('\r\n\r\n');
   if (end === -1) end = body.indexOf('\n\n');
   const head = body.toString('latin1', 0, Math.min(end === -1 ? body.length : end, 16384));
-  return MESSAGE_ID.exec(head)?.[1];
+  const match = MESSAGE_ID.exec(head);
+  if (!match) return undefined;
+  // Cut from the bytes, not from `head`: a slice of `head` would keep the whole header section alive
+  // for as long as the message is queued (latin1: one character per byte, so the offsets agree).
+  const id = match[1]!;
+  const at = match.index + match[0].length - id.length;
+  return body.toString('latin1', at, at + id.length);
 }
 
 /** Checks a message and turns it into its wire-ready form. Throws EENVELOPE/EMESSAGE before anything is sent. */
@@ -183,7 +190,7 @@ export function prepareMessage(message: Message): PreparedMessage {
   let body: Buffer | null = null;
   let stream: AsyncIterable<Uint8Array> | null = null;
   const raw = message.body;
-  if (typeof raw === 'string') body = Buffer.from(raw, 'utf8');
+  if (typeof raw === 'string') body = utf8Bytes(raw);
   else if (Buffer.isBuffer(raw)) body = raw;
   else if (raw instanceof Uint8Array) body = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   else if (raw instanceof Readable || isAsyncIterable(raw)) stream = raw as AsyncIterable<Uint8Array>;

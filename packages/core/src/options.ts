@@ -80,6 +80,13 @@ export interface PoolOptions {
   secure?: boolean;
   /** Options for `tls.connect`: ca, servername, rejectUnauthorized, minVersion… Certificates are verified by default. */
   tls?: tls.ConnectionOptions;
+  /**
+   * Resume the pool's latest TLS session when a connection opens (RFC 8446 §2.2 / RFC 5077 tickets),
+   * instead of a full handshake each time a connection retires after `maxMessagesPerConnection`.
+   * Sessions stay in the pool, per host, port and servername; certificates are verified as before.
+   * Default true.
+   */
+  tlsResumption?: boolean;
   /** Fail rather than send without TLS. */
   requireTLS?: boolean;
   /** Never use STARTTLS (not even when offered). */
@@ -183,6 +190,8 @@ export interface ResolvedOptions {
   /** What sendMail() composes with. */
   mail: MailerOptions;
   connectionGate: ConnectionGate | undefined;
+  /** Offer the pool's TLS sessions for resumption (the `tlsResumption` option). */
+  tlsResumption: boolean;
 }
 
 /** Every option createPool() takes. Anything else is an error, not ignored. */
@@ -193,6 +202,7 @@ export const OPTION_NAMES = [
   'port',
   'secure',
   'tls',
+  'tlsResumption',
   'requireTLS',
   'ignoreTLS',
   'allowInsecureAuth',
@@ -324,7 +334,7 @@ function checkEndpoint(o: PoolOptions): void {
     throw bad(`localAddress must be an IP address of this host (got ${show(o.localAddress)})`);
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw bad(`name must be a host name for EHLO (got ${show(o.name)})`);
-  for (const key of ['secure', 'requireTLS', 'ignoreTLS', 'opportunisticTLS', 'lmtp', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const)
+  for (const key of ['secure', 'tlsResumption', 'requireTLS', 'ignoreTLS', 'opportunisticTLS', 'lmtp', 'allowInsecureAuth', 'pipelining', 'retryUnknown'] as const)
     boolean(o[key], key);
 }
 
@@ -405,6 +415,7 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     logger: o.logger,
     mail: checkMailerOptions({ defaults: o.defaults, dkim: o.dkim, attachDataUrls: o.attachDataUrls }),
     connectionGate: checkGate(o.connectionGate),
+    tlsResumption: o.tlsResumption ?? true,
   };
 }
 

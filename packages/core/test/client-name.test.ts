@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPool, type Pool } from '../src/index.js';
+import { createPool, createPoolGroup, type Pool, type PoolGroup } from '../src/index.js';
 import { addressLiteral, defaultClientName, normaliseClientName } from '../src/protocol/client-name.js';
 
 describe('the EHLO name (RFC 5321 §4.1.1.1, §4.1.3)', () => {
@@ -30,17 +30,18 @@ describe('the EHLO name (RFC 5321 §4.1.1.1, §4.1.3)', () => {
 });
 
 describe('the EHLO name on the wire (smtp-server records what the client said)', () => {
-  let server: SMTPServer | null = null;
-  let pool: Pool | null = null;
+  const servers: SMTPServer[] = [];
+  let pool: Pool | PoolGroup | null = null;
   afterEach(async () => {
     await pool?.destroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    server = pool = null;
+    await Promise.all(servers.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    pool = null;
   });
 
-  async function ehloName(host: string, name?: string): Promise<string> {
+  /** A real SMTP server that records the name each client gave in EHLO. */
+  async function recorder(host: string): Promise<{ port: number; said: string[] }> {
     const said: string[] = [];
-    server = new SMTPServer({
+    const server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       onMailFrom(_address, session, callback) {
@@ -52,10 +53,17 @@ describe('the EHLO name on the wire (smtp-server records what the client said)',
         stream.on('end', () => callback());
       },
     });
-    await new Promise<void>((resolve) => server!.listen(0, host, resolve));
-    const port = (server.server.address() as { port: number }).port;
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    return { port: (server.server.address() as { port: number }).port, said };
+  }
+
+  const mail = { envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: 'Subject: x\r\n\r\nx\r\n' };
+
+  async function ehloName(host: string, name?: string): Promise<string> {
+    const { port, said } = await recorder(host);
     pool = createPool({ host, port, ...(name === undefined ? {} : { name }) });
-    await pool.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, body: 'Subject: x\r\n\r\nx\r\n' });
+    await pool.send(mail);
     return said[0]!;
   }
 
@@ -70,5 +78,22 @@ describe('the EHLO name on the wire (smtp-server records what the client said)',
 
   it('a configured FQDN goes out as it is', async () => {
     expect(await ehloName('127.0.0.1', 'client.example.com')).toBe('client.example.com');
+  });
+
+  it("in a pool group: each upstream's ehloName, else the group's name", async () => {
+    const a = await recorder('127.0.0.1');
+    const b = await recorder('127.0.0.1');
+    const group = createPoolGroup({
+      name: 'group.example.com',
+      upstreams: [
+        { name: 'a', host: '127.0.0.1', port: a.port },
+        { name: 'b', host: '127.0.0.1', port: b.port, ehloName: 'b.example.com' },
+      ],
+    });
+    pool = group;
+    await group.send(mail, { upstreams: ['a'] });
+    await group.send(mail, { upstreams: ['b'] });
+    expect([a.said, b.said]).toEqual([['group.example.com'], ['b.example.com']]);
+    expect([group.pool('a')!.options.connection.name, group.pool('b')!.options.connection.name]).toEqual(['group.example.com', 'b.example.com']);
   });
 });

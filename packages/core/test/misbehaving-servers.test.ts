@@ -134,6 +134,28 @@ describe('protocol violations retire the connection at once, with the real cause
   });
 });
 
+describe('a server that offers PIPELINING and answers only the first command of each read', () => {
+  for (const mode of [modes[0], modes[1]]) {
+    it(`${mode.name}: one timeout in all, then the pool goes lock-step: every message delivered, each once`, async () => {
+      const s = await server({ ...mode.server, answerFirstOnly: true });
+      const p = pool(s, { maxConnections: 2, maxMessagesPerConnection: 5, timeouts: { rcpt: 300, data: 300 }, retry: { retries: 2, minDelay: 1, maxDelay: 5 } });
+      const timeouts: string[] = [];
+      p.on('close', (e) => {
+        if (e.error?.code === 'ETIMEDOUT') timeouts.push(e.error.command ?? '');
+      });
+      const sent = Array.from({ length: 20 }, (_, i) => p.send(message(i)));
+      expect(await outcomes(sent)).toEqual({ delivered: 20 });
+      // The first connection(s) opened before the pool knew stalled once each; none after.
+      expect(timeouts.length).toBeGreaterThanOrEqual(1);
+      expect(timeouts.length).toBeLessThanOrEqual(2);
+      expect(timeouts.every((c) => c === 'RCPT')).toBe(true);
+      // Each message arrived once (its own recipient), none lost, none twice.
+      const received = s.inbox.messages.map((m) => m.to.join(',')).sort();
+      expect(received).toEqual(Array.from({ length: 20 }, (_, i) => `rcpt${i}@example.com`).sort());
+    });
+  }
+});
+
 describe('a server stricter than RFC 2920: 503 to a command right behind the final "." (Haraka 3.3)', () => {
   it('retry: false, one connection: 500/500 delivered, one refused group in all, then the envelope waits for the "."', async () => {
     const s = await server({ extensions: { chunking: false }, forbidPipeliningAfterData: true });

@@ -16,6 +16,7 @@ const BAD: Record<(typeof OPTION_NAMES)[number], Array<[value: unknown, message:
   ],
   secure: [['yes', /secure must be true or false/]],
   tls: [['strict', /tls must be an object/]],
+  tlsResumption: [['off', /tlsResumption must be true or false/]],
   requireTLS: [[1, /requireTLS must be true or false/]],
   ignoreTLS: [['no', /ignoreTLS must be true or false/]],
   allowInsecureAuth: [['true', /allowInsecureAuth must be true or false/]],

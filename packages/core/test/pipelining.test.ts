@@ -34,6 +34,20 @@ describe('round trips on the wire', () => {
     expect(c!.reads).toBeLessThanOrEqual(n + 3);
   });
 
+  it('a retiring connection writes QUIT in its last BDAT group (RFC 2920 §3.1): EHLO and one round trip per connection', async () => {
+    const s = await server();
+    const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 1 });
+    for (let i = 0; i < 3; i++) await p.send(message(i));
+    await p.close();
+    expect(s.inbox.messages.map((m) => m.via)).toEqual(['BDAT', 'BDAT', 'BDAT']);
+    expect(s.connections).toHaveLength(3);
+    // EHLO, then MAIL, RCPT, BDAT LAST, the bytes and QUIT in one read.
+    for (const c of s.connections) {
+      expect(c.byCommand.QUIT).toBe(1);
+      expect(c.reads).toBe(2);
+    }
+  });
+
   it('keeps W transactions in flight with a BDAT window (fewer round trips than messages)', async () => {
     const s = await server();
     const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 100, chunking: { window: 4 } });

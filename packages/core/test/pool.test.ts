@@ -19,7 +19,13 @@ describe('the pool', () => {
     expect(maxOpen).toBeLessThanOrEqual(4);
     expect(s.connections.every((c) => c.transactions <= 5)).toBe(true);
     expect(s.connections.length).toBeGreaterThanOrEqual(12);
-    expect(s.connections.every((c) => c.byCommand.QUIT === 1)).toBe(true);
+    // Every connection that carried messages said QUIT once. A replacement opened for the queue's tail
+    // may find it taken by the others before its EHLO is answered: close() cuts such an attempt in
+    // setup (it carried nothing), it does not wait for its handshake.
+    const carried = s.connections.filter((c) => c.transactions > 0);
+    expect(carried.every((c) => c.byCommand.QUIT === 1)).toBe(true);
+    expect(carried.reduce((n, c) => n + c.transactions, 0)).toBe(60);
+    expect(s.connections.filter((c) => c.byCommand.QUIT !== 1).every((c) => c.transactions === 0 && !c.byCommand.MAIL)).toBe(true);
   });
 
   it('does not open a second connection for a message a pipelined connection can take', async () => {

@@ -1,6 +1,7 @@
 import {
   type HttpErrorAnswer,
   type MailOptions,
+  type MailQueueLike,
   type Message,
   type Pool,
   type PoolOptions,
@@ -36,10 +37,8 @@ export interface Mailer {
   readonly pool: Pool;
 }
 
-/** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
-export interface MailQueueLike {
-  addMail(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
-}
+/** What `enqueue()` needs of a queue (`@sluice/queue`'s MailQueue has it): core's type, re-exported. */
+export type { MailQueueLike } from '@sluice/core';
 
 /** The middleware returned by `sluice()`: `app.use(mailer)`, and the same API outside requests. */
 export interface SluiceMiddleware extends Mailer {

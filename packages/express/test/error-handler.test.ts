@@ -2,7 +2,10 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { type ErrorLogEntry, sluiceErrorHandler } from '../src/index.js';
+import { expectBadAddressAnswer, expectRefusedRecipientAnswer, type HttpAnswer } from '../../../test-shared/http-answers.js';
 import { mailer, server } from './helpers.js';
+
+const answer = (res: request.Response): HttpAnswer => ({ status: res.status, contentType: res.headers['content-type'], body: res.body });
 
 async function setup() {
   const smtp = await server({ faults: [{ command: 'RCPT', recipient: 'gone@example.com', reply: '550 5.1.1 No such user' }] });
@@ -26,16 +29,7 @@ describe('sluiceErrorHandler()', () => {
   it('answers a bad address with 400 and the JSON error shape, not an HTML page with a stack trace, before anything is sent', async () => {
     const { app, smtp, logged } = await setup();
     const res = await request(app).post('/send').send({ to: 'ada@' }).expect(400);
-    expect(res.headers['content-type']).toMatch(/^application\/json/);
-    expect(res.body).toEqual({
-      error: {
-        code: 'EENVELOPE',
-        kind: 'input',
-        outcome: 'rejected',
-        command: 'ENVELOPE',
-        message: expect.stringContaining('"ada@" is not of the form local@domain'),
-      },
-    });
+    expectBadAddressAnswer(answer(res));
     expect(res.text).not.toMatch(/<html|<pre>|at .+\(.+:\d+:\d+\)/i);
     expect(smtp.connections).toHaveLength(0);
     expect(logged).toEqual([{ route: 'POST /send', status: 400, code: 'EENVELOPE', error: expect.objectContaining({ code: 'EENVELOPE' }) }]);
@@ -44,7 +38,7 @@ describe('sluiceErrorHandler()', () => {
   it('answers a refused recipient with 422 and the reply codes', async () => {
     const { app } = await setup();
     const res = await request(app).post('/send').send({ to: 'gone@example.com' }).expect(422);
-    expect(res.body.error).toMatchObject({ code: 'EENVELOPE', kind: 'refused', responseCode: 550, enhancedCode: '5.1.1', command: 'RCPT' });
+    expectRefusedRecipientAnswer(answer(res));
   });
 
   it('answers an unreachable server with 503 and retry-after', async () => {

@@ -251,6 +251,7 @@ class MockSmtpServer implements MockServer, SessionHost {
       byCommand: {},
       transactions: 0,
       secure: cfg.secure,
+      tlsResumed: false,
       closed: false,
     };
     this.connectionStats.push(stats);

@@ -888,6 +888,7 @@ export class Session {
         sequence: txn.number,
         secure: this.secure,
         user: this.user,
+        helo: this.helo!,
         id,
       });
       return id;
@@ -1034,6 +1035,9 @@ export class Session {
   /** TLS over the link; RFC 3207 §4.2: the client starts over with EHLO, nothing it said before counts. */
   private startTls(): void {
     const tls = serverTls(this.link, this.host.tlsContext);
+    tls.once('secure', () => {
+      this.stats.tlsResumed = tls.isSessionReused();
+    });
     tls.on('data', this.onInput);
     tls.on('end', this.onInputEnd);
     this.transport = new TlsTransport(tls, this.link);

@@ -5,6 +5,8 @@ import { type Link, LinkStream } from './network.js';
 export interface TlsMaterial {
   key: string;
   cert: string;
+  /** Session ticket keys (48 bytes, see tls.createSecureContext); default random. */
+  ticketKeys?: Buffer;
 }
 
 let cached: Promise<TlsMaterial> | null = null;
@@ -48,7 +50,10 @@ export function defaultCertificate(): Promise<TlsMaterial> {
 }
 
 export function secureContext(material: TlsMaterial): SecureContext {
-  return createSecureContext({ key: material.key, cert: material.cert });
+  const context = createSecureContext({ key: material.key, cert: material.cert });
+  // Not a createSecureContext option: the server's ticket keys are set on its context.
+  if (material.ticketKeys) context.context.setTicketKeys(material.ticketKeys);
+  return context;
 }
 
 /** Server side of TLS over the simulated path (implicit TLS, or after STARTTLS). */

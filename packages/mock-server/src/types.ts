@@ -154,8 +154,12 @@ export interface MockServerOptions {
   seed?: number;
   /** Keep message bytes in the inbox. Default true; turn off for benchmarks. */
   record?: boolean;
-  /** TLS material; default: a self-signed certificate for 'localhost' and 127.0.0.1 generated at start. */
-  tls?: { key: string; cert: string };
+  /**
+   * TLS material; default: a self-signed certificate for 'localhost' and 127.0.0.1 generated at start.
+   * `ticketKeys` (48 bytes): the session ticket keys, so that a server started again with the same keys
+   * resumes the sessions of the one before (default: random per server).
+   */
+  tls?: { key: string; cert: string; ticketKeys?: Buffer };
   /** Consecutive bad commands (500-504 replies) tolerated; the next one gets `421 4.7.0` and the
    * connection closes. Default 10. */
   maxBadCommands?: number;
@@ -239,6 +243,8 @@ export interface ReceivedMessage {
   sequence: number;
   secure: boolean;
   user: string | null;
+  /** The name the client gave in EHLO or HELO (RFC 5321 §4.1.1.1). */
+  helo: string;
   /** The queue id in the 250 reply. */
   id: string;
 }
@@ -255,6 +261,8 @@ export interface ConnectionStats {
   byCommand: Record<string, number>;
   transactions: number;
   secure: boolean;
+  /** The client resumed an earlier TLS session (RFC 8446 §2.2, RFC 5077): no certificate was sent. */
+  tlsResumed: boolean;
   closed: boolean;
 }
 

@@ -51,6 +51,7 @@ describe('RFC 5321 session', () => {
       rcptParams: [{}, {}],
     });
     expect(m.raw?.toString()).toBe('Subject: hi\r\n\r\nHello\r\n');
+    expect(m.helo).toBe('client.test');
     expect(queued.text.endsWith(m.id)).toBe(true);
     await until(() => smtp.server.connections[0].closed);
     expect(smtp.server.connections[0]).toMatchObject({ closed: true, transactions: 1, byCommand: { EHLO: 1, MAIL: 1, RCPT: 2, DATA: 1, QUIT: 1 } });

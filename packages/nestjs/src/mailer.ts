@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import {
   ErrorCodes,
   type MailOptions,
+  type MailQueueLike,
   type Message,
   type Pool,
   type PoolStats,
@@ -14,11 +15,8 @@ import {
 import { composeMail, type MailerConfig, type SendMailOptions } from './compose.js';
 import { type MailPreview, previewMail } from './preview.js';
 
-/** What `enqueue()` needs of a queue: `@sluice/queue`'s MailQueue has it. */
-export interface MailQueueLike {
-  addMail(mail: MailOptions, options?: Record<string, unknown>): Promise<{ id?: string | undefined }>;
-  close?(): Promise<void>;
-}
+/** What `enqueue()` needs of a queue (`@sluice/queue`'s MailQueue has it): core's type, re-exported. */
+export type { MailQueueLike } from '@sluice/core';
 
 /** The name of the pool registered without a `name`. */
 export const DEFAULT_MAILER_NAME = 'default';

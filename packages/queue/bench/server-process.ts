@@ -20,6 +20,7 @@ const server = await startMockServer({
   },
 });
 let received = 0;
+let cpu0 = process.cpuUsage();
 /** First recipient → times received: the soak gives every message its own, to find duplicates. */
 const seen = new Map<string, number>();
 setInterval(() => {
@@ -29,13 +30,24 @@ process.send?.({ type: 'ready', host: server.host, port: server.port });
 process.on('message', async (msg: { type: string; target?: number }) => {
   if (msg.type === 'target') {
     target = msg.target!;
+    cpu0 = process.cpuUsage();
     if (received >= target) process.send?.({ type: 'reached', at: performance.timeOrigin + performance.now() });
   }
   if (msg.type === 'stats') {
     // Connections the server refused (greeted with the 421 limit reply, no command read).
     const refused = server.connections.filter((c) => c.commands === 0 && c.closed).length;
     const duplicates = [...seen].filter(([, n]) => n > 1).map(([rcpt, n]) => ({ rcpt, n }));
-    process.send?.({ type: 'stats', received, distinct: seen.size, duplicates, peak, connections: server.connections.length, refused });
+    const cpu = process.cpuUsage(cpu0);
+    process.send?.({
+      type: 'stats',
+      received,
+      distinct: seen.size,
+      duplicates,
+      peak,
+      connections: server.connections.length,
+      refused,
+      cpuMicros: cpu.user + cpu.system,
+    });
   }
   if (msg.type === 'close') {
     await server.close();

@@ -13,6 +13,8 @@ interface Config {
   port: number;
   poolMax: number;
   perConnection?: number;
+  /** Pinned BDAT window (chunking: { window }); default adaptive. */
+  window?: number;
   redis?: string;
   queue?: string;
   budget?: { account: string; maxConnections: number; leaseTtl?: number };
@@ -30,6 +32,7 @@ const pool = {
   name: 'bench.sluice.test',
   maxConnections: config.poolMax,
   maxMessagesPerConnection: config.perConnection,
+  chunking: config.window ? { window: config.window } : undefined,
 };
 let refused = 0;
 const send = (msg: unknown) => process.send?.(msg);
@@ -48,10 +51,32 @@ if (config.mode === 'queue') {
     if (e.responseCode === 421) refused++;
   });
   worker.on('error', () => {});
+  // Where a connection's time goes: pool.stats sampled every 5 ms from 'go' (averages in 'stats').
+  const sums = { idle: 0, busy: 0, connecting: 0, queued: 0, leases: 0, n: 0 };
+  const sample = () => {
+    const s = worker.pool.stats;
+    sums.idle += s.idle;
+    sums.busy += s.busy;
+    sums.connecting += s.connecting;
+    sums.queued += s.queued;
+    sums.leases += worker.budget.localLeases;
+    sums.n++;
+  };
+  let sampler: NodeJS.Timeout | undefined;
+  let cpu0 = process.cpuUsage();
+  const averages = () => Object.fromEntries((['idle', 'busy', 'connecting', 'queued', 'leases'] as const).map((k) => [k, sums[k] / Math.max(1, sums.n)]));
 
   process.on('message', async (msg: { type: string }) => {
-    if (msg.type === 'go') void worker.run();
-    if (msg.type === 'stats') send({ type: 'stats', refused, ...(await worker.metrics()) });
+    if (msg.type === 'go') {
+      sampler = setInterval(sample, 5);
+      cpu0 = process.cpuUsage();
+      void worker.run();
+    }
+    if (msg.type === 'stats') {
+      clearInterval(sampler);
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'stats', refused, averages: averages(), cpuMicros: cpu.user + cpu.system, ...(await worker.metrics()) });
+    }
     if (msg.type === 'close') {
       await worker.close();
       process.exit(0);

@@ -2,21 +2,33 @@
 /**
  * sluice-worker: one MailWorker process, from a JSON config file or the environment.
  *
- *   sluice-worker --config worker.json
+ *   sluice-worker --config worker.json [--metrics-port 9465]
  *   SLUICE_QUEUE=mail SLUICE_REDIS_URL=redis://127.0.0.1:6380 SLUICE_SMTP_HOST=smtp.example.com \
  *     SLUICE_ACCOUNT=acme SLUICE_MAX_CONNECTIONS=20 sluice-worker
  *
  * Prints one JSON line when ready; SIGTERM/SIGINT drain (close()) and exit 0. Secrets (SMTP password)
- * are never printed.
+ * are never printed. `--metrics-port` (or SLUICE_METRICS_PORT, or "metricsPort" in the file) serves
+ * GET /metrics on 127.0.0.1 (see metrics-server.ts); it needs the optional peers @sluice/prometheus
+ * and prom-client, loaded only then.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { QueueError, QueueErrorCodes } from './errors.js';
+import { type MetricsServer, serveMetrics } from './metrics-server.js';
 import { MailWorker, type MailWorkerOptions } from './worker.js';
 
 interface Config extends Omit<MailWorkerOptions, 'connection'> {
   queue: string;
   redis: MailWorkerOptions['connection'];
+  metricsPort?: number;
+}
+
+function port(value: unknown, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, `${name} must be a port number 0-65535 (0: any free port)`);
+  return n;
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Config {
@@ -43,21 +55,24 @@ function fromEnv(env: NodeJS.ProcessEnv): Config {
       auth: user ? { user, pass: need('SLUICE_SMTP_PASS') } : undefined,
     },
     budget: { account: need('SLUICE_ACCOUNT'), maxConnections: int('SLUICE_MAX_CONNECTIONS') as number },
+    metricsPort: port(env.SLUICE_METRICS_PORT, 'SLUICE_METRICS_PORT'),
   };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, 'metrics-port': { type: 'string' } }, strict: true });
   const config: Config = values.config ? JSON.parse(readFileSync(values.config, 'utf8')) : fromEnv(process.env);
-  const { queue, redis, ...options } = config;
+  const { queue, redis, metricsPort, ...options } = config;
+  const metricsAt = port(values['metrics-port'], '--metrics-port') ?? port(metricsPort, 'metricsPort');
   const worker = new MailWorker(queue, { ...options, connection: redis });
+  const metrics = metricsAt === undefined ? null : await serveWorkerMetrics(worker, metricsAt);
   worker.on('error', (err) => process.stderr.write(`sluice-worker: ${err.message}\n`));
   worker.on('throttled', (t) => process.stdout.write(`${JSON.stringify({ event: 'throttled', ...t })}\n`));
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    worker.close().then(
+    Promise.all([worker.close(), metrics?.close()]).then(
       () => process.exit(0),
       (err: Error) => {
         process.stderr.write(`sluice-worker: ${err.message}\n`);
@@ -67,7 +82,28 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid, queue, account: options.budget.account })}\n`);
+  const ready = {
+    event: 'ready',
+    pid: process.pid,
+    queue,
+    account: options.budget.account,
+    metrics: metrics ? `http://127.0.0.1:${metrics.port}/metrics` : undefined,
+  };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+}
+
+/** The worker's metrics (and its pool's) at GET /metrics; the optional peers are loaded only here. */
+async function serveWorkerMetrics(worker: MailWorker, at: number): Promise<MetricsServer> {
+  try {
+    const prometheus = await import('./prometheus.js').catch((cause: Error) => {
+      throw new QueueError(QueueErrorCodes.EQUEUEOPTIONS, `--metrics-port needs @sluice/prometheus and prom-client installed (${cause.message})`, { cause });
+    });
+    const { registry } = prometheus.queueMetrics(worker);
+    return await serveMetrics(at, registry.contentType, () => registry.metrics());
+  } catch (err) {
+    await worker.close(); // it started pulling: never exit holding jobs
+    throw err;
+  }
 }
 
 main().catch((err: Error & { code?: string }) => {

@@ -7,6 +7,7 @@ import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer/lib/dkim';
+import { type QueueCounts, jobCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { type HeldEntry, listHeld, takeHeld } from './held.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
@@ -44,15 +45,7 @@ export interface MailQueueOptions {
   dkim?: DKIMOptions;
 }
 
-export interface QueueCounts {
-  waiting: number;
-  active: number;
-  delayed: number;
-  completed: number;
-  failed: number;
-  /** Failed because their outcome is unknown: listed by held(). */
-  held: number;
-}
+export type { QueueCounts };
 
 export const JOB_NAME = 'mail';
 
@@ -137,17 +130,8 @@ export class MailQueue {
     await this.redis.hdel(this.heldKey, jobId);
   }
 
-  async counts(): Promise<QueueCounts> {
-    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-    const held = await this.redis.hlen(this.heldKey);
-    return {
-      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      completed: c.completed ?? 0,
-      failed: c.failed ?? 0,
-      held,
-    };
+  counts(): Promise<QueueCounts> {
+    return jobCounts(this.queue, this.redis, this.heldKey);
   }
 
   async close(): Promise<void> {

@@ -19,9 +19,10 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type ConnectionLease, type Pool, type PoolOptions, type SendResult, type SluiceError, createPool } from '@sluice/core';
-import { type Job, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Budget, type BudgetOptions, type BudgetState } from './budget.js';
+import { type QueueCounts, jobCounts } from './counts.js';
 import { QueueError, QueueErrorCodes } from './errors.js';
 import { DEFAULT_PREFIX, heldKey } from './keys.js';
 import { type MailJobData, fromJobData } from './message.js';
@@ -66,7 +67,12 @@ interface Settled {
 interface WorkerEvents {
   /** A job's outcome was recorded on it. */
   outcome: [{ jobId: string; outcome: Outcome; result?: SendResult; error?: SluiceError }];
+  /** The account's limit K was lowered (by this worker: another's lowering is seen in metrics().budget.limit). */
   throttled: [{ limit: number; reason: string }];
+  /** A "too many connections" (421/432) or throttling reply seen by this worker's pool, whether or not K went down. */
+  'throttle-reply': [{ responseCode: number; enhancedCode?: string; command: string }];
+  /** A message waited for the account's rate (the Redis GCRA bucket) before it was handed to the pool. */
+  'rate-wait': [{ jobId: string; ms: number }];
   error: [Error];
 }
 
@@ -85,6 +91,8 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
   private readonly stash: ConnectionLease[] = [];
   private dispatching = 0;
   private leaseWaits = 0;
+  /** Lease waits the pool started on its own (no stashed lease): they count as connecting, not as slots. */
+  private poolGateWaits = 0;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -92,6 +100,10 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
   private readonly lockDuration: number;
   private readonly lockTimer: NodeJS.Timeout;
   private readonly outcomes: Record<Outcome, number> = { delivered: 0, rejected: 0, retry: 0, held: 0 };
+  private readonly heldKey: string;
+  private readonly prefix: string | undefined;
+  /** For counts(), made on first use: a BullMQ Queue on the worker's own Redis client. */
+  private queue: Queue | null = null;
 
   constructor(
     readonly name: string,
@@ -111,7 +123,9 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     this.budget = new Budget(this.redis, this.blocking, options.budget, options.keyPrefix ?? DEFAULT_PREFIX);
     this.budget.on('throttled', (info) => this.emit('throttled', info));
     this.budget.on('error', (err) => this.emit('error', err));
-    this.recorder = new OutcomeRecorder(this.redis, this.budget, heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name));
+    this.heldKey = heldKey(options.keyPrefix ?? DEFAULT_PREFIX, name);
+    this.prefix = options.prefix;
+    this.recorder = new OutcomeRecorder(this.redis, this.budget, this.heldKey);
     this.lockDuration = options.lockDuration ?? 60_000;
     this.worker = new Worker<MailJobData>(name, null, {
       connection: createClient(options.connection, `sluice-bullmq:${name}`, onError),
@@ -126,15 +140,20 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     const connectionGate = {
       acquire: (signal: AbortSignal) => {
         const stashed = this.stash.pop();
-        return stashed ? Promise.resolve(stashed) : this.budget.acquire(signal);
+        if (stashed) return Promise.resolve(stashed);
+        this.poolGateWaits++;
+        return this.budget.acquire(signal).finally(() => {
+          this.poolGateWaits--;
+          this.poke();
+        });
       },
     };
     this.pool = createPool({ ...options.pool, retry: false, connectionGate });
     this.pool.on('connect-error', (err) => {
-      if (isTooManyConnections(err)) this.throttle(`${err.responseCode} at ${err.command ?? 'CONNECT'}`);
+      if (isTooManyConnections(err)) this.throttle(err, `${err.responseCode} at ${err.command ?? 'CONNECT'}`);
     });
     this.pool.on('send-error', (err) => {
-      if (isThrottling(err)) this.throttle(`${err.responseCode} ${err.enhancedCode ?? ''} at ${err.command}`);
+      if (isThrottling(err)) this.throttle(err, `${err.responseCode} ${err.enhancedCode ?? ''} at ${err.command}`);
     });
     for (const event of ['connect', 'close', 'connect-error', 'sent', 'send-error', 'idle'] as const) this.pool.on(event, () => this.poke());
     this.lockTimer = setInterval(() => this.extendLocks(), Math.floor(this.lockDuration / 3));
@@ -152,6 +171,12 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     return { budget: await this.budget.state(), active: this.jobs.size, pool: this.pool.stats, outcomes: { ...this.outcomes } };
   }
 
+  /** The queue's job counts by state, as MailQueue.counts() gives them. */
+  counts(): Promise<QueueCounts> {
+    this.queue ??= new Queue(this.name, { connection: this.redis, prefix: this.prefix });
+    return jobCounts(this.queue, this.redis, this.heldKey);
+  }
+
   /**
    * Stops pulling, sends what it holds, records every outcome, QUITs, then closes BullMQ's and its
    * own Redis connections. Idempotent.
@@ -166,6 +191,7 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
       clearInterval(this.lockTimer);
       await this.budget.close();
       await this.worker.close();
+      await this.queue?.close();
       this.redis.disconnect();
       this.blocking.disconnect();
     })();
@@ -174,10 +200,15 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
 
   // ------------------------------------------------------------------------------------------------
 
-  /** Open connections (and those opening) that have no next message yet. */
+  /**
+   * Open connections (and those opening) that have no next message yet. A lease the pool waits for
+   * on its own (it saw a queued message with no connection to take it soon) is no slot: counting it
+   * as one fetched another message for it, whose queueing started another wait, up to
+   * pool.maxConnections messages parked in the pool with their in-flight markers written.
+   */
   private freeSlots(): number {
     const s = this.pool.stats;
-    return s.idle + s.busy + s.connecting - s.queued - this.dispatching;
+    return s.idle + s.busy + s.connecting - this.poolGateWaits - s.queued - this.dispatching;
   }
 
   private canOpen(): boolean {
@@ -202,13 +233,15 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     });
   }
 
+  /**
+   * Fetch, then wait for a slot: the worker holds one job fetched ahead (BullMQ's moveToActive off the
+   * path from a slot freeing up to the message handed over). Nothing is written for it until it is
+   * handed over; if the worker dies holding it, BullMQ's stalled check puts it back, and it is sent
+   * once (no marker, nothing written to SMTP).
+   */
   private async loop(): Promise<void> {
     this.worker.startStalledCheckTimer().catch((err: Error) => this.emit('error', err));
     while (!this.stop.signal.aborted) {
-      // A free slot on an open connection, or room for one more connection (and no message already
-      // waiting for one: a pool backing off after connection failures gets no more).
-      await this.until(() => this.freeSlots() > 0 || (this.freeSlots() === 0 && this.canOpen()));
-      if (this.stop.signal.aborted) break;
       const token = `${this.id}:${++this.seq}`;
       let job: Job<MailJobData> | undefined;
       try {
@@ -220,12 +253,17 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
         continue;
       }
       if (!job) continue;
+      this.jobs.set(job.id!, { job, token });
+      // A free slot on an open connection, or room for one more connection (and no message already
+      // waiting for one: a pool backing off after connection failures gets no more).
+      await this.until(() => this.freeSlots() > 0 || (this.freeSlots() === 0 && this.canOpen()));
+      const lease = this.freeSlots() <= 0 && !this.stop.signal.aborted ? await this.leaseOrSlot() : null;
       if (this.stop.signal.aborted) {
+        lease?.release();
+        this.jobs.delete(job.id!);
         await job.moveToWait(token).catch(() => {}); // not ours to send any more
         break;
       }
-      this.jobs.set(job.id!, { job, token });
-      const lease = this.freeSlots() <= 0 ? await this.leaseOrSlot() : null;
       this.dispatching++;
       this.settle(job, this.dispatch(job, token, lease));
     }
@@ -264,6 +302,7 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
         if (check.type === 'held')
           return { outcome: await this.recorder.hold(job, token, 'a previous run wrote its in-flight marker and no sent marker: it may have been delivered') };
         if (check.type === 'ok') break;
+        this.emit('rate-wait', { jobId: job.id!, ms: check.ms });
         await new Promise((r) => setTimeout(r, check.ms)); // the account's rate, as Redis computed it
       }
       // The gate takes this lease if pool.send() opens a connection (it does so synchronously); else it is freed.
@@ -309,7 +348,8 @@ export class MailWorker extends EventEmitter<WorkerEvents> {
     this.settling.add(p);
   }
 
-  private throttle(reason: string): void {
+  private throttle(err: SluiceError, reason: string): void {
+    this.emit('throttle-reply', { responseCode: err.responseCode!, enhancedCode: err.enhancedCode, command: err.command ?? 'CONNECT' });
     this.budget.throttle(reason).catch((err: Error) => this.emit('error', err));
   }
 

@@ -8,7 +8,7 @@ import { CLI_DIR } from './global-setup.js';
 export interface ChildWorker {
   child: ChildProcess;
   /** Resolves with the ready line. */
-  ready: Promise<{ pid: number }>;
+  ready: Promise<{ pid: number; metrics?: string }>;
   /** SIGKILL: the process gets no chance to release anything. */
   kill(): Promise<void>;
   stderr(): string;
@@ -23,7 +23,7 @@ export function spawnWorker(config: Record<string, unknown>): ChildWorker {
   child.stderr!.on('data', (c: Buffer) => {
     err += c.toString();
   });
-  const ready = new Promise<{ pid: number }>((resolve, reject) => {
+  const ready = new Promise<{ pid: number; metrics?: string }>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();

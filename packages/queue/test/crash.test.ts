@@ -94,6 +94,45 @@ describeRedis('a worker SIGKILLed', () => {
     expect(await queue.held()).toEqual([]);
   });
 
+  it('holding a job fetched ahead (nothing written for it): the next worker sends it once', async () => {
+    const name = ctx.name();
+    const budget = { account: `ahead-${name}`, maxConnections: 1, leaseTtl: 2000 };
+    // Message 1 is stalled at its dot on the one connection; message 2 waits in the pool for it.
+    const stall = { times: 1, action: 'stall' as const, deliver: true };
+    const smtp = await ctx.smtp({
+      faults: [
+        { command: 'DOT', ...stall },
+        { command: 'BDAT_LAST', ...stall },
+      ],
+    });
+    const queue = ctx.queue(name);
+    const events = new QueueEvents(name, { connection: { host: '127.0.0.1', port: ctx.redis.port } });
+    ctx.defer(() => events.close());
+    await events.waitUntilReady();
+    const config = childConfig(name, smtp, budget);
+    const child = spawnWorker({ ...config, pool: { ...config.pool, maxConnections: 1 } });
+    ctx.defer(() => child.kill());
+    await child.ready;
+    const first = await queue.add(message(1));
+    await smtp.inbox.waitFor(1);
+    const third = { id: '' };
+    const fetched = new Promise<void>((resolve) => events.on('active', ({ jobId }) => jobId === third.id && resolve()));
+    const [second, ahead] = await queue.addBulk([{ message: message(2) }, { message: message(3) }]);
+    third.id = ahead!.id!;
+    // Job 3 is the one fetched ahead: active in BullMQ, no connection free for it, no marker.
+    await fetched;
+    const markers = probe(budget);
+    expect(await ctx.client().exists(markers.keys.inflight(second!.data.key))).toBe(1);
+    expect(await ctx.client().exists(markers.keys.inflight(ahead!.data.key))).toBe(0);
+
+    await child.kill();
+    const worker = ctx.worker(name, smtp, { budget, stalledInterval: 500, lockDuration: 2000 });
+    const got = Object.fromEntries((await outcomes(worker, 3)).map((o) => [o.jobId, o.outcome]));
+    // 1 may have been delivered (it was), 2 was handed over (its marker written, never sent): both held. 3 goes once.
+    expect(got).toEqual({ [first.id!]: 'held', [second!.id!]: 'held', [ahead!.id!]: 'delivered' });
+    expect(smtp.inbox.messages.map((m) => m.to[0])).toEqual(['rcpt1@example.com', 'rcpt3@example.com']);
+  });
+
   it('after its sent marker, before completing: the next worker completes the job without sending', async () => {
     // The dead worker's steps replayed with the real pieces (BullMQ manual fetch, the budget's
     // markers, a real send), up to the crash point: no sleep can land a SIGKILL between two Redis calls.

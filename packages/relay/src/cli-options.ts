@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PRESET_NAMES, type PresetName, preset } from '@sluice/core';
-import { parseRoutes, parseUpstreamSpec, resolveUpstreams } from './cli-upstreams.js';
+import { applyEhloNames, parseRoutes, parseUpstreamSpec, resolveUpstreams } from './cli-upstreams.js';
 import { checkSecretFileModeSync, parseUpstreamUrl, RelayConfigError, readCredentialsFile, readTokenFile, readUsersFile } from './config.js';
 import type { LogLevel } from './log.js';
 import type { PermanentFailureAction, RelayOptions, UpstreamOptions } from './options.js';
@@ -79,6 +79,12 @@ export const OPTIONS: Array<{ name: string; kind: Kind; help: string; default?: 
     default: 'off',
   },
   { name: 'hostname', kind: 'string', help: 'name in the greeting, in the upstream EHLO and in bounces', default: 'os.hostname()' },
+  {
+    name: 'ehlo-name',
+    kind: 'string',
+    multiple: true,
+    help: 'name in the upstream EHLO instead of --hostname (Postfix smtp_helo_name); upstream=NAME for one upstream',
+  },
   { name: 'shutdown-timeout', kind: 'string', help: 'on SIGTERM, wait this long for messages on the wire', default: '30s' },
   { name: 'log-level', kind: 'string', help: 'debug | info | warn | error', default: 'info' },
   { name: 'config', kind: 'string', help: 'JSON file with any of these options (keys as the flags, e.g. "max-age")' },
@@ -308,6 +314,13 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
   const mm = int(get('max-messages-per-connection'), 'max-messages-per-connection');
   if (mm) pool.maxMessagesPerConnection = mm;
 
+  const upstreams = applyEhloNames(
+    several
+      ? await resolveUpstreams(specs, { passwordFile, envPassword: env.SLUICE_RELAY_PASSWORD ?? cfg.configPassword, pool })
+      : [{ ...(specs[0]?.name ? { name: specs[0].name } : {}), url, preset: presetName, user, password, pool }],
+    cfg.all('ehlo-name'),
+  );
+
   const duration = (name: string, fallback: string) => wrap(name, () => parseDuration(get(name) ?? fallback, name));
   const logLevel = (get('log-level') ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new RelayConfigError('--log-level must be debug, info, warn or error');
@@ -317,9 +330,7 @@ export async function resolveRelayOptions(values: CliCommand['values'], env: Nod
     port: listen.port,
     hostname: get('hostname'),
     spoolDir: path.resolve(get('spool') ?? defaultSpoolDir(env)),
-    ...(several
-      ? { upstreams: await resolveUpstreams(specs, { passwordFile, envPassword: env.SLUICE_RELAY_PASSWORD ?? cfg.configPassword, pool }) }
-      : { upstream: { ...(specs[0]?.name ? { name: specs[0].name } : {}), url, preset: presetName, user, password, pool } }),
+    ...(several ? { upstreams } : { upstream: upstreams[0] }),
     routes: parseRoutes(cfg.all('route')),
     trustedNetworks: get('trusted-networks')
       ?.split(/[\s,]+/)

@@ -1,21 +1,49 @@
 /**
  * Several upstreams and routes from flags, environment and config file: `--upstream [name=]URL`
  * (repeatable; SLUICE_RELAY_UPSTREAM and the config file take several, separated by spaces or ";",
- * or a JSON array), `--route domain=name[,name…]` (repeatable; a JSON object in the config file).
+ * or a JSON array), `--route domain=name[,name…]` (repeatable; a JSON object in the config file),
+ * `--ehlo-name [name=]NAME` (repeatable, likewise).
  * One upstream keeps the single-upstream rules of cli-options.ts (preset, --user, the password file).
  */
 import { parseUpstreamUrl, RelayConfigError, readCredentialsFor } from './config.js';
 import type { UpstreamOptions } from './options.js';
+import { upstreamName } from './upstream.js';
 
 export interface UpstreamSpec {
   name?: string;
   url: string;
 }
 
-/** `b=smtp://user@host:587` or `smtp://…`. A name is letters, digits, "_", "-", ".". */
-export function parseUpstreamSpec(spec: string): UpstreamSpec {
+/** `name=value` or `value`, for the flags that may name an upstream. A name is letters, digits, "_", "-", ".". */
+function splitNamed(spec: string): { name?: string; value: string } {
   const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(spec.trim());
-  return m ? { name: m[1], url: m[2] } : { url: spec.trim() };
+  return m ? { name: m[1], value: m[2] } : { value: spec.trim() };
+}
+
+/** `b=smtp://user@host:587` or `smtp://…`. */
+export function parseUpstreamSpec(spec: string): UpstreamSpec {
+  const { name, value } = splitNamed(spec);
+  return name ? { name, url: value } : { url: value };
+}
+
+/**
+ * `--ehlo-name NAME` for every upstream, `--ehlo-name b=NAME` for upstream b (which wins over the
+ * former): Postfix's smtp_helo_name, in main.cf and in one transport's `-o smtp_helo_name=…`.
+ */
+export function applyEhloNames(upstreams: UpstreamOptions[], specs: string[]): UpstreamOptions[] {
+  const names = upstreams.map(upstreamName);
+  let every: string | undefined;
+  const own = new Map<string, string>();
+  for (const spec of specs) {
+    const { name, value } = splitNamed(spec);
+    if (name === undefined) every = value;
+    else if (names.includes(name)) own.set(name, value);
+    else throw new RelayConfigError(`--ehlo-name ${spec}: no upstream named ${JSON.stringify(name)} (upstreams: ${names.join(', ')})`);
+  }
+  return upstreams.map((u, i) => {
+    const ehloName = own.get(names[i]) ?? every;
+    return ehloName === undefined ? u : { ...u, ehloName };
+  });
 }
 
 /** `example.com=b` or `.example.com=b,c` (failover in order) or `*=a,b`. */

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { MAX_LINE_LENGTH } from '@sluice/core';
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { RelayConfigError } from './config.js';
 import { GuardedSmtpServer } from './guarded-server.js';
@@ -177,8 +178,8 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
           // After the size check: a message both too large and with a long line gets the size's 552.
           if (err instanceof LineTooLongError) {
             metrics.inc('refused_line_length');
-            log.warn('message with a line over 998 octets refused', { from, client: session.remoteAddress, line: err.line });
-            return callback(smtpError(554, `5.6.0 Line ${err.line} is longer than 998 octets (RFC 5321 §4.5.3.1.6): nothing was queued`));
+            log.warn(`message with a line over ${MAX_LINE_LENGTH} octets refused`, { from, client: session.remoteAddress, line: err.line });
+            return callback(smtpError(554, `5.6.0 Line ${err.line} is longer than ${MAX_LINE_LENGTH} octets (RFC 5321 §4.5.3.1.6): nothing was queued`));
           }
           log.error('could not spool a message; the client was told to retry', { from, error: (err as Error).message });
           callback(smtpError(451, 'Local error in processing: could not write to the spool, try again later'));

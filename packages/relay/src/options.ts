@@ -22,6 +22,11 @@ export interface UpstreamOptions {
   user?: string;
   /** Never logged. */
   password?: string;
+  /**
+   * The EHLO name given to this upstream (RFC 5321 §4.1.1.1; Postfix's smtp_helo_name). Default
+   * `pool.name`, else the first upstream's `pool.name`, else `hostname`.
+   */
+  ehloName?: string;
   /** Further @sluice/core pool options (tls, requireTLS, maxConnections, maxMessagesPerConnection, rateLimit…). */
   pool?: Omit<PoolOptions, 'auth' | 'logger' | 'retryUnknown'>;
 }
@@ -46,7 +51,7 @@ export interface RelayOptions {
   host?: string;
   /** Default 2525. 0 for any free port. */
   port?: number;
-  /** Our name: greeting, upstream EHLO (unless `upstream.pool.name`), Reporting-MTA of bounces. Default os.hostname(). */
+  /** Our name: greeting, upstream EHLO (unless the upstream's `ehloName` or `pool.name`), Reporting-MTA of bounces. Default os.hostname(). */
   hostname?: string;
   spoolDir: string;
   /** The upstream (smarthost). Give `upstream` or `upstreams`. */
@@ -54,7 +59,8 @@ export interface RelayOptions {
   /**
    * Several upstreams, in failover order, through @sluice/core's pool group: a message goes to the first
    * healthy one, and to the next when it fails before DATA (refused connection, 421, timeout, TLS or
-   * AUTH failure, 4xx to MAIL). The EHLO name is the first upstream's `pool.name`, else `hostname`, for all.
+   * AUTH failure, 4xx to MAIL). The EHLO name is each upstream's `ehloName` (or `pool.name`), else the
+   * first upstream's `pool.name`, else `hostname`.
    */
   upstreams?: UpstreamOptions[];
   /**

@@ -168,6 +168,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     ...(s.delayWarnings.length ? { delayWarningSeconds: s.delayWarnings.map((a) => Math.round(a / 1000)) } : {}),
     trustedNetworks: s.trusted.map(([a, bits]) => `${a.toString()}/${bits}`),
     ehloName: router.ehloName,
+    ...(new Set(router.list.map((u) => u.ehloName)).size > 1 ? { ehloNames: Object.fromEntries(router.list.map((u) => [u.name, u.ehloName])) } : {}),
     spool: s.spoolDir,
     replayed: queued.length,
     held: heldAtStart,

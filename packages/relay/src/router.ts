@@ -12,7 +12,7 @@ import { createPoolGroup, type UpstreamOptions as GroupUpstream, isSluiceError, 
 import { RelayConfigError } from './config.js';
 import type { RelayLogger } from './log.js';
 import type { UpstreamOptions } from './options.js';
-import { describeUpstream, upstreamPoolOptions } from './upstream.js';
+import { describeUpstream, upstreamName, upstreamPoolOptions } from './upstream.js';
 
 /** What the relay knows of an upstream: its name, how to show it, and the limits it schedules by. */
 export interface UpstreamInfo {
@@ -23,6 +23,8 @@ export interface UpstreamInfo {
   host: string;
   maxConnections: number;
   maxMessagesPerConnection: number;
+  /** The name its connections give in EHLO (null: the core's default, this host's FQDN or an address literal). */
+  ehloName: string | null;
 }
 
 /** One part of a message: the recipients that share a route, and the upstreams it may use. */
@@ -46,10 +48,6 @@ export interface RouterSettings {
   onFailover?(): void;
 }
 
-function upstreamName(u: UpstreamOptions, i: number): string {
-  return u.name ?? (i === 0 ? 'primary' : `upstream${i + 1}`);
-}
-
 export class Router {
   readonly group: PoolGroup;
   readonly list: UpstreamInfo[];
@@ -65,9 +63,10 @@ export class Router {
       if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new RelayConfigError(`Upstream name ${JSON.stringify(name)}: letters, digits, "_", "-" and "." only`);
       if (s.upstreams.slice(0, i).some((v, j) => upstreamName(v, j) === name)) throw new RelayConfigError(`Two upstreams are named ${name}`);
       const { options } = upstreamPoolOptions(u);
-      // A group member's `name` is its upstream name; the EHLO name (PoolOptions.name) is the group's, shared.
-      const { name: _ehlo, ...own } = options;
-      return { ...own, name };
+      // A group member's `name` is its upstream name; its own EHLO name (PoolOptions.name) is `ehloName`
+      // there, and without one it says the group's.
+      const { name: ehloName, ...own } = options;
+      return { ...own, name, ...(ehloName !== undefined ? { ehloName } : {}) };
     });
     this.group = createPoolGroup({
       upstreams: members,
@@ -91,6 +90,7 @@ export class Router {
         host: c.host,
         maxConnections: pool.options.maxConnections,
         maxMessagesPerConnection: c.maxMessages,
+        ehloName: c.name,
       };
       this.byName.set(name, info);
       return info;
@@ -196,8 +196,9 @@ export class Router {
     return this.group.pool(this.list[0].name)!.stats;
   }
 
+  /** The first upstream's EHLO name. */
   get ehloName(): string | null {
-    return this.group.pool(this.list[0].name)!.options.connection.name;
+    return this.list[0].ehloName;
   }
 
   close(): Promise<void> {

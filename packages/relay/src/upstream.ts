@@ -8,7 +8,7 @@ import { parseUpstreamUrl, RelayConfigError } from './config.js';
 import type { UpstreamOptions } from './options.js';
 
 /**
- * Pool options for the upstream, and a description safe to log (no password). The preset itself is
+ * Pool options for the upstream (`name`: its EHLO name, when it has its own), and a description safe to log (no password). The preset itself is
  * passed on to the core, which fills its host, port and limits; only an explicit host, port or
  * `secure` here overrides them.
  */
@@ -30,12 +30,18 @@ export function upstreamPoolOptions(upstream: UpstreamOptions): { options: PoolO
   const options: PoolOptions = {
     ...(upstream.preset ? { preset: upstream.preset } : {}),
     ...upstream.pool,
+    ...(upstream.ehloName !== undefined ? { name: upstream.ehloName } : {}),
     ...(host ? { host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(secure !== undefined ? { secure } : {}),
     ...(user ? { auth: { user, pass: upstream.password! } } : {}),
   };
   return { options, describe: describeUpstream(options, user) };
+}
+
+/** The name routes refer to: its own, else 'primary' for the first, 'upstream2', … */
+export function upstreamName(u: UpstreamOptions, i: number): string {
+  return u.name ?? (i === 0 ? 'primary' : `upstream${i + 1}`);
 }
 
 export function describeUpstream(options: PoolOptions, user: string | undefined): string {

@@ -10,7 +10,7 @@ import { spawnRelay } from './cli-helpers.js';
 import { legacySender, tmpDir, upstream } from './helpers.js';
 
 describe('migrating from the seed Postfix setup', () => {
-  it('relayhost, smtp_sasl_auth_enable + smtp_sasl_password_maps (relay_auth as is), smtp_tls_security_level=encrypt, mynetworks, concurrency and recipient limits', async () => {
+  it('relayhost, smtp_sasl_auth_enable + smtp_sasl_password_maps (relay_auth as is), smtp_tls_security_level=encrypt, mynetworks, concurrency and recipient limits, smtp_helo_name', async () => {
     // relayhost = [smtp.socketlabs.com]:2525 — the mock server on its port, with the account's user.
     const server = await upstream({ users: { SMTPUsername: 'SMTPPassword' }, requireAuth: true, extensions: { starttls: true }, rtt: 20 });
     const dir = await tmpDir();
@@ -34,6 +34,8 @@ describe('migrating from the seed Postfix setup', () => {
       '3', // default_destination_concurrency_limit = 3
       '--upstream-max-recipients',
       '2', // smtp_destination_recipient_limit = 2
+      '--ehlo-name',
+      'relay.example.com', // smtp_helo_name = relay.example.com
       '--listen',
       '127.0.0.1:0',
       '--http',
@@ -53,6 +55,7 @@ describe('migrating from the seed Postfix setup', () => {
     const parts = await server.inbox.waitFor(3);
     expect(parts.map((m) => m.user)).toEqual(['SMTPUsername', 'SMTPUsername', 'SMTPUsername']);
     expect(parts.every((m) => m.secure)).toBe(true);
+    expect(parts.map((m) => m.helo)).toEqual(['relay.example.com', 'relay.example.com', 'relay.example.com']);
     // The recipient limit: five recipients in transactions of at most two.
     expect(parts.map((m) => m.to)).toEqual([['a@example.com', 'b@example.com'], ['c@example.com', 'd@example.com'], ['e@example.com']]);
 

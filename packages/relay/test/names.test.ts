@@ -4,7 +4,7 @@ import { SMTPServer } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
 import { RelayConfigError, startRelay } from '../src/index.js';
 import { relayArgs, runCli, spawnRelay } from './cli-helpers.js';
-import { legacySender, onCleanup, relayTo, tmpDir } from './helpers.js';
+import { legacySender, onCleanup, relayTo, tmpDir, waitUntil } from './helpers.js';
 
 /** A real SMTP server upstream (smtp-server) that records the name each client gave in EHLO. */
 async function recordingUpstream(): Promise<{ port: number; ehlo: string[] }> {
@@ -72,5 +72,47 @@ describe('the upstream EHLO name', () => {
     await legacySender(relay.port).sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'named', text: 'x' });
     await relay.idle(10_000);
     expect(server.ehlo).toEqual(['outbound.example']);
+  });
+
+  it('is per upstream with ehloName (API) or --ehlo-name [upstream=]NAME (CLI); the others keep the default', async () => {
+    const a = await recordingUpstream();
+    const b = await recordingUpstream();
+    const c = await recordingUpstream();
+    const upstreams = (names: Record<string, string | undefined>) =>
+      Object.entries({ a, b, c }).map(([name, s]) => ({ name, url: `smtp://127.0.0.1:${s.port}`, ...(names[name] ? { ehloName: names[name] } : {}) }));
+    const routes = { 'b.example': 'b', 'c.example': 'c', '*': 'a' };
+    const mailToEach = async (port: number) => {
+      for (const to of ['x@a.example', 'x@b.example', 'x@c.example']) await legacySender(port).sendMail({ from: 'f@a.example', to, subject: 's', text: 'x' });
+    };
+    const { relay } = await relayTo(a, { hostname: 'relay.api.example', upstream: undefined, upstreams: upstreams({ b: 'b.api.example' }), routes });
+    await mailToEach(relay.port);
+    await relay.idle(10_000);
+    expect([a.ehlo, b.ehlo, c.ehlo]).toEqual([['relay.api.example'], ['b.api.example'], ['relay.api.example']]);
+
+    const args = ['--listen', '127.0.0.1:0', '--http', 'off', '--spool', await tmpDir(), '--hostname', 'relay.cli.example'];
+    for (const u of upstreams({})) args.push('--upstream', `${u.name}=${u.url}`);
+    for (const [domain, name] of Object.entries(routes)) args.push('--route', `${domain}=${name}`);
+    const cli = await spawnRelay([...args, '--ehlo-name', 'out.cli.example', '--ehlo-name', 'c=c.cli.example']);
+    const started = await cli.waitForLog((r) => r.msg === 'sluice-relay started');
+    expect(started.ehloNames).toEqual({ a: 'out.cli.example', b: 'out.cli.example', c: 'c.cli.example' });
+    await mailToEach(cli.port);
+    await waitUntil(() => a.ehlo.length === 2 && b.ehlo.length === 2 && c.ehlo.length === 2);
+    expect([a.ehlo[1], b.ehlo[1], c.ehlo[1]]).toEqual(['out.cli.example', 'out.cli.example', 'c.cli.example']);
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+
+    const unknown = await runCli([...args, '--ehlo-name', 'd=d.cli.example']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--ehlo-name d=d\.cli\.example: no upstream named "d" \(upstreams: a, b, c\)/);
+  });
+
+  it('is --ehlo-name rather than --hostname for a single upstream, from the flag or the environment', async () => {
+    const server = await recordingUpstream();
+    const cli = await spawnRelay(relayArgs(server.port, await tmpDir(), '--hostname', 'relay.cli.example'), { SLUICE_RELAY_EHLO_NAME: 'out.env.example' });
+    await legacySender(cli.port).sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'env', text: 'x' });
+    await cli.waitForLog((r) => r.msg === 'delivered');
+    expect(server.ehlo).toEqual(['out.env.example']);
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
   });
 });

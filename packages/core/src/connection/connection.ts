@@ -15,7 +15,8 @@ import { Deadline } from './deadline.js';
 import { type SetupSession, setup } from './setup.js';
 import { type StreamHost, writeStreamBody } from './stream-body.js';
 import { WireTrace } from './trace.js';
-import { type Cancel, type SocketListeners, attach, connectSocket, detach, drained, upgradeSocket, writeGroup } from './socket.js';
+import { type Cancel, type Chunk, type SocketListeners, attach, connectSocket, detach, drained, sessionReused, upgradeSocket, writeGroup } from './socket.js';
+import type { TlsSessions } from './tls-session.js';
 import { type ExpectKind, type Transaction, type Wire, newTransaction, onTransactionReply, openTransaction, refusal } from './transaction.js';
 
 export type { TransactionResult } from './classify.js';
@@ -49,11 +50,19 @@ export interface PeerMemory {
    */
   noPipeliningAfterDot: boolean;
   /**
+   * The server answered the start of a pipelined group and then nothing (it offers PIPELINING but
+   * reads one command per packet, or answers only the first): later connections go lock-step (RFC 2920
+   * §3.2 lets a client do so) instead of paying the same timeout each.
+   */
+  noPipelining?: boolean;
+  /**
    * The adaptive BDAT window (the pool's policies/bdat-window.ts), or null when pinned by
    * `chunking: { window }`: how many BDAT transactions one connection may have in flight, whether BDAT
    * is still used at all (an anomaly turns it off for the server), and the content bytes in flight cap.
    */
   bdat?: { readonly size: number; readonly chunking: boolean; readonly maxBytes: number } | null;
+  /** The pool's TLS sessions, offered for resumption (tls-session.ts); null or absent: a full handshake every time. */
+  tls?: TlsSessions | null;
 }
 
 interface Expectation {
@@ -86,6 +95,8 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   capabilities: Capabilities = parseCapabilities(null);
   /** Encrypted (implicit TLS or after STARTTLS). */
   encrypted = false;
+  /** The TLS handshake resumed an earlier connection's session (no certificate exchange). */
+  tlsResumed = false;
   authenticated = false;
   state: 'new' | 'connecting' | 'ready' | 'closing' | 'closed' = 'new';
   /** No new transactions: message cap reached, 421 received, or the pool is closing. */
@@ -102,7 +113,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   /** A stream body is being written: nothing else may be written until it is done. */
   private writing = false;
   /** While the content of a DATA transaction is being written: one more message may join that write. */
-  private group: Buffer[] | null = null;
+  private group: Chunk[] | null = null;
   private groupTaken = false;
   private closeError: SluiceError | null = null;
   private cancelPending: Cancel | null = null;
@@ -113,9 +124,10 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   /** Ends the stream body being read, if the connection closes meanwhile (stream-body.ts). */
   private stopStream: (() => void) | null = null;
   private quitSent = false;
-  private readonly deadline = new Deadline((what) =>
-    this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what })),
-  );
+  private readonly deadline = new Deadline((what) => {
+    this.rememberStalledGroup();
+    this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what }));
+  });
   private readonly listeners: SocketListeners = {
     data: (chunk) => this.handleData(chunk),
     close: () => this.handleClose(),
@@ -243,9 +255,11 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (!adaptive) return this.active.length >= this.options.chunkingWindow;
     if (this.active.length >= adaptive.size) return true;
     // The adaptive window is also capped by the content in flight and by the socket's send buffer
-    // (bytes the kernel did not take yet): a transaction in flight will free the connection again.
+    // (past its high-water mark, the kernel is not taking bytes as fast as we write them; below it,
+    // the bytes waiting may only be this read's writes, corked in handleData): a transaction in
+    // flight will free the connection again.
     if (this.active.length === 0) return false;
-    if (this.socket && this.socket.writableLength > 0) return true;
+    if (this.socket?.writableNeedDrain) return true;
     let bytes = 0;
     for (const t of this.active) bytes += t.job.size ?? 0;
     return bytes >= adaptive.maxBytes;
@@ -269,8 +283,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   async open(): Promise<Capabilities> {
     this.state = 'connecting';
     try {
-      const socket = await connectSocket(this.options, this.setPending);
+      const socket = await connectSocket(this.options, this.setPending, this.owner.peer?.tls ?? null);
       this.encrypted = this.options.secure;
+      this.tlsResumed = sessionReused(socket);
       this.attachSocket(socket);
       const { capabilities, authenticated } = await setup(this.session, this.options);
       this.capabilities = capabilities;
@@ -284,7 +299,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       throw error;
     }
     const caps = this.capabilities;
-    this.pipelining = this.options.pipelining && caps.pipelining;
+    this.pipelining = this.options.pipelining && caps.pipelining && !this.owner.peer?.noPipelining;
     this.chunking = this.options.chunking && caps.chunking;
     this.afterDot = !this.owner.peer?.noPipeliningAfterDot;
     this.state = 'ready';
@@ -302,8 +317,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (closed) throw closed;
     const plain = this.socket!;
     detach(plain, this.listeners);
-    const secure = await upgradeSocket(plain, this.options, this.setPending);
+    const secure = await upgradeSocket(plain, this.options, this.setPending, this.owner.peer?.tls ?? null);
     this.encrypted = true;
+    this.tlsResumed = secure.isSessionReused();
     this.attachSocket(secure);
   }
 
@@ -366,6 +382,9 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     this.needsReset = false;
     const out = group ?? [];
     openTransaction(this.wire, txn, this.capabilities, reset, out);
+    // The last message of a retiring connection, whole in this group (BDAT LAST and its bytes): QUIT
+    // may end the group (RFC 2920 §3.1), and its 221 comes with that message's reply, a round trip sooner.
+    if (this.retiring && txn.committed && this.pipelining && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
     if (!group && out.length) writeGroup(this.socket, out);
   }
 
@@ -373,7 +392,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * After a message's content: with PIPELINING, the next message's envelope goes in the same write
    * (RFC 2920 §3.1), or QUIT when this connection retires (QUIT may end a group).
    */
-  private afterContent(out: Buffer[]): void {
+  private afterContent(out: Chunk[]): void {
     if (this.pipelining && !this.bdat && this.afterDot && this.canAccept) {
       this.group = out;
       this.groupTaken = false;
@@ -383,15 +402,18 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         this.group = null;
       }
     }
-    if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') {
-      this.quitSent = true;
-      out.push(Buffer.from('QUIT\r\n'));
-      this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
-    }
+    if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
     writeGroup(this.socket, out);
   }
 
-  private async writeAndDrain(chunks: Buffer[]): Promise<void> {
+  /** QUIT at the end of the group being written (RFC 2920 §3.1): quit() then only waits for its reply. */
+  private pipelineQuit(out: Chunk[]): void {
+    this.quitSent = true;
+    out.push('QUIT\r\n');
+    this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
+  }
+
+  private async writeAndDrain(chunks: Chunk[]): Promise<void> {
     const socket = this.socket!;
     if (writeGroup(socket, chunks)) return;
     // RFC 5321 §4.5.3.2.5: each block of content may take up to the data-block timeout.
@@ -433,6 +455,19 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   // Replies, close
   // ------------------------------------------------------------------------------------------------
 
+  /**
+   * A pipelined transaction timed out after its MAIL was answered: the rest of the group was written
+   * at the same time and got no reply, which is a server that does not pipeline (a slow server answers
+   * late, not never, within these timeouts). Remembered for the server's later connections.
+   */
+  private rememberStalledGroup(): void {
+    if (!this.pipelining || !this.owner.peer || this.owner.peer.noPipelining) return;
+    const head = this.fifo.peekFront();
+    if (!head?.txn || head.txn.mail === null || head.kind === 'DOT' || head.kind === 'BDAT_LAST') return;
+    this.owner.peer.noPipelining = true;
+    this.trace.line('info', `The server answered MAIL but not the ${head.kind} pipelined behind it: later connections send one command at a time`);
+  }
+
   private expect(e: Expectation, what?: string): void {
     this.fifo.push(e);
     this.trace.command(e.kind, e.txn, e.index);
@@ -440,11 +475,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   }
 
   private handleData(chunk: Buffer): void {
+    // Everything the replies of this read make us write (the next transactions of a window, each
+    // settled one refilling it) leaves in one writev when the read is handled, not one per reply.
+    const socket = this.socket;
+    socket?.cork();
     try {
       this.parser.feed(chunk, (reply) => this.handleReply(reply));
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError(ErrorCodes.EPROTOCOL, String(err), { cause: err });
       this.destroy(error);
+    } finally {
+      socket?.uncork();
     }
   }
 

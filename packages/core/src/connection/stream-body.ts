@@ -1,6 +1,7 @@
 import { ErrorCodes, SluiceError } from '../errors.js';
 import { BodyEncoder } from '../protocol/body.js';
 import { isTooManyRecipients } from './classify.js';
+import type { Chunk } from './socket.js';
 import type { Timeouts } from './timeouts.js';
 import { type ExpectKind, expectDot, type Transaction } from './transaction.js';
 
@@ -16,11 +17,11 @@ export interface StreamHost {
   waitingForBody(waiting: boolean): void;
   expect(kind: ExpectKind, txn: Transaction, index: number, timeout: number): void;
   /** Writes, and waits for 'drain' when the socket asks (RFC 5321 §4.5.3.2.5: the data-block timeout applies). */
-  writeAndDrain(chunks: Buffer[]): Promise<void>;
+  writeAndDrain(chunks: Chunk[]): Promise<void>;
   /** The stream failed (or could not be spooled): the message ends and the connection is dropped. */
   failed(txn: Transaction, error: SluiceError): void;
   /** DATA: the content is written, "." is next (in `out`). */
-  contentWritten(out: Buffer[]): void;
+  contentWritten(out: Chunk[]): void;
   /** BDAT: every chunk is written (or a chunk was refused). */
   chunksWritten(txn: Transaction): void;
 }
@@ -54,7 +55,7 @@ export async function writeStreamBody(host: StreamHost, txn: Transaction): Promi
     pendingBytes = 0;
     if (last) txn.committed = true;
     host.expect(last ? 'BDAT_LAST' : 'BDAT', txn, 0, last ? timeouts.dataEnd : timeouts.dataBlock);
-    await host.writeAndDrain([Buffer.from(`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`), body]);
+    await host.writeAndDrain([`BDAT ${body.length}${last ? ' LAST' : ''}\r\n`, body]);
   };
   // Kept only when another transaction will need it: every RCPT reply is in before the content starts
   // (the 354 follows them; a BDAT stream waits for them), so it is known now.

@@ -5,6 +5,7 @@ import type { Capabilities } from '../protocol/capabilities.js';
 import { mailCommand, rcptCommand } from '../protocol/commands.js';
 import { type Reply, syntheticReply } from '../protocol/reply.js';
 import { type TransactionReplies, dataNot354, isTooManyRecipients, ok } from './classify.js';
+import type { Chunk } from './socket.js';
 import type { Timeouts } from './timeouts.js';
 
 /** What a reply in the connection's FIFO answers. Replies are matched to commands by position only (RFC 2920 §3.1). */
@@ -38,7 +39,7 @@ export interface Wire {
   /** Queues the expectation of a reply (counted as owed to `txn` when given). */
   expect(kind: ExpectKind, txn: Transaction | null, index: number, timeout: number): void;
   /** Writes one group. */
-  send(chunks: Buffer[]): void;
+  send(chunks: Chunk[]): void;
   /** The transaction has every reply it will get: classify and report it. */
   finish(txn: Transaction): void;
   /** No new transactions on this connection. */
@@ -46,7 +47,7 @@ export interface Wire {
   /** The server broke the protocol: the connection ends at once, with `error` as its cause. */
   violation(error: SluiceError): void;
   /** The content was written into `out`: the next message's envelope (pipelined) or QUIT may join it. */
-  afterContent(out: Buffer[]): void;
+  afterContent(out: Chunk[]): void;
   /** Starts writing a stream body (holds the connection until done). */
   stream(txn: Transaction): void;
   /** Holds (or releases) the connection for a stream body. */
@@ -121,10 +122,10 @@ export function refusal(job: PreparedMessage, caps: Capabilities): SluiceError |
  * group with PIPELINING; `[RSET]` or `MAIL` alone in lock-step. `reset`: a failed transaction left
  * state on the server (RFC 5321 §4.1.1.5).
  */
-export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities, reset: boolean, out: Buffer[]): void {
+export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities, reset: boolean, out: Chunk[]): void {
   const job = txn.job;
   const t = wire.timeouts;
-  // The whole group is built as one string and encoded once: fewer allocations on the hot path.
+  // The whole group is built as one string, encoded by the socket as it writes (socket.ts Chunk).
   let group = '';
   const params = {
     size: caps.size !== null ? job.size : undefined,
@@ -139,7 +140,7 @@ export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities
       // Lock-step: RSET alone; MAIL follows its reply (see onReset).
       txn.pendingMail = mail;
       wire.expect('RSET', txn, 0, t.command);
-      out.push(Buffer.from('RSET\r\n'));
+      out.push('RSET\r\n');
       return;
     }
     group = 'RSET\r\n';
@@ -148,7 +149,7 @@ export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities
   group += mail;
   wire.expect('MAIL', txn, 0, t.mail);
   if (!wire.pipelining) {
-    out.push(Buffer.from(group));
+    out.push(group);
     return; // lock-step: RCPT follows MAIL's reply
   }
   for (let i = 0; i < txn.to.length; i++) {
@@ -156,12 +157,12 @@ export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities
     wire.expect('RCPT', txn, i, t.rcpt);
   }
   if (!txn.chunking) {
-    out.push(Buffer.from(`${group}DATA\r\n`));
+    out.push(`${group}DATA\r\n`);
     wire.expect('DATA', txn, 0, t.data);
   } else if (job.content.body) {
     pushBdatLast(wire, txn, out, group);
   } else {
-    out.push(Buffer.from(group));
+    out.push(group);
   }
   // A stream body with CHUNKING waits for the envelope replies (see afterRecipients), and holds the
   // connection so that no other transaction's bytes come between its envelope and its chunks.
@@ -169,9 +170,9 @@ export function openTransaction(wire: Wire, txn: Transaction, caps: Capabilities
 }
 
 /** `BDAT n LAST` and the bytes (RFC 3030), after `prefix` (the envelope, when pipelined). */
-function pushBdatLast(wire: Wire, txn: Transaction, out: Buffer[], prefix = ''): void {
+function pushBdatLast(wire: Wire, txn: Transaction, out: Chunk[], prefix = ''): void {
   const body = txn.job.content.bdatBody();
-  out.push(Buffer.from(`${prefix}BDAT ${body.length} LAST\r\n`), body);
+  out.push(`${prefix}BDAT ${body.length} LAST\r\n`, body);
   txn.committed = true;
   wire.expect('BDAT_LAST', txn, 0, wire.timeouts.dataEnd);
 }
@@ -229,7 +230,7 @@ function onReset(wire: Wire, txn: Transaction, reply: Reply): void {
     return wire.finish(txn);
   }
   wire.expect('MAIL', txn, 0, wire.timeouts.mail);
-  wire.send([Buffer.from(mail)]);
+  wire.send([mail]);
 }
 
 function onMail(wire: Wire, txn: Transaction, reply: Reply): void {
@@ -260,7 +261,7 @@ function onRcpt(wire: Wire, txn: Transaction, index: number, reply: Reply): void
 
 function lockstepRcpt(wire: Wire, txn: Transaction, index: number): void {
   wire.expect('RCPT', txn, index, wire.timeouts.rcpt);
-  wire.send([Buffer.from(rcptCommand(txn.to[index]!, txn.job.dsn))]);
+  wire.send([rcptCommand(txn.to[index]!, txn.job.dsn)]);
 }
 
 /** Every RCPT has its reply, and nothing for the content was sent yet (lock-step, or a CHUNKING stream). */
@@ -271,11 +272,11 @@ function afterRecipients(wire: Wire, txn: Transaction): void {
   }
   if (!txn.chunking) {
     wire.expect('DATA', txn, 0, wire.timeouts.data);
-    wire.send([Buffer.from('DATA\r\n')]);
+    wire.send(['DATA\r\n']);
     return;
   }
   if (txn.job.content.body) {
-    const out: Buffer[] = [];
+    const out: Chunk[] = [];
     pushBdatLast(wire, txn, out);
     wire.send(out);
     return;

@@ -128,7 +128,7 @@ export class PoolGroup extends EventEmitter<PoolGroupEvents> {
     const upstreams: Record<string, UpstreamStats> = {};
     for (const u of this.upstreams) {
       const s = u.pool.stats;
-      for (const key of ['connections', 'connecting', 'idle', 'busy', 'maxConnections', 'inFlight', 'retries'] as const) total[key] += s[key];
+      for (const key of ['connections', 'connecting', 'idle', 'busy', 'maxConnections', 'inFlight', 'retries', 'tlsResumed'] as const) total[key] += s[key];
       upstreams[u.name] = {
         ...s,
         // What the group sent there and is not on the wire (the pool's own count keeps a withdrawn

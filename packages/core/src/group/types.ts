@@ -13,6 +13,11 @@ export interface UpstreamOptions extends Omit<PoolOptions, MailerKey> {
   /** Unique in the group; it names the upstream in stats, events, results and errors. */
   name: string;
   /**
+   * The EHLO name this upstream's connections give (RFC 5321 §4.1.1.1): what `name` is in a pool's
+   * options, which here names the upstream. Default: the group's `name`, else the pool's default.
+   */
+  ehloName?: string;
+  /**
    * Share of the messages while it is healthy. With no weight anywhere the upstreams are tried in the
    * order listed (the first healthy one takes everything). With weights, messages are spread over the
    * healthy upstreams by weight (an upstream without one counts 1); weight 0 is a standby, used only

@@ -68,8 +68,8 @@ export function checkGroupOptions(options: PoolGroupOptions): PoolGroupOptions {
 /** One pool per upstream (the shared options under each upstream's own), each with its health. */
 export function createUpstreams<P>(list: UpstreamOptions[], shared: SharedOptions, health: HealthOptions): Upstream<P>[] {
   const probeTimeout = health.probeTimeout ?? DEFAULT_PROBE_TIMEOUT;
-  return list.map(({ name, weight, ...own }, index) => {
-    const pool = new Pool({ ...shared, ...own });
+  return list.map(({ name, weight, ehloName, ...own }, index) => {
+    const pool = new Pool({ ...shared, ...own, ...(ehloName !== undefined ? { name: ehloName } : {}) });
     const upstream: Upstream<P> = {
       name,
       index,

@@ -2,6 +2,24 @@ import type { SluiceError } from '../errors.js';
 import { NO_CONTENT, type PreparedContent, type PreparedMessage, type RecipientResult, type SendResult } from '../message.js';
 
 const used = new WeakSet<SluiceError>();
+/**
+ * The one empty list a queued job holds until it has results (a burst of queued jobs each holding three
+ * empty arrays is garbage the collector copies for nothing). Never written to: `add()` replaces it.
+ */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** `list` with `items` appended: `items` itself when `list` is still the shared empty one (results are fresh arrays). */
+function add<T>(list: T[], items: readonly T[]): T[] {
+  if (items.length === 0) return list;
+  if ((list as unknown) === NONE) return items.slice();
+  list.push(...items);
+  return list;
+}
+
+/** A list for the user: never the shared empty one (a caller may push to what it got). */
+function own<T>(list: T[]): T[] {
+  return (list as unknown) === NONE ? [] : list;
+}
 
 /**
  * A message in the pool: its wire-ready form plus the pool's bookkeeping. Only the pool writes to it;
@@ -22,9 +40,10 @@ export class Job implements PreparedMessage {
   readonly allTo: string[];
   /** Recipients not yet tried (beyond maxRecipientsPerTransaction, or deferred by "too many recipients"). */
   rest: string[];
-  accepted: RecipientResult[] = [];
-  rejected: RecipientResult[] = [];
-  pending: RecipientResult[] = [];
+  /** Results so far: append with `addResults()`, never push (they start as the shared empty list). */
+  accepted: RecipientResult[] = NONE as never[];
+  rejected: RecipientResult[] = NONE as never[];
+  pending: RecipientResult[] = NONE as never[];
   /** Transactions attempted. */
   attempts = 0;
   /** Retries used (transient failures). */
@@ -58,15 +77,22 @@ export class Job implements PreparedMessage {
     this.smtpUtf8 = prepared.smtpUtf8;
     this.content = prepared.content;
     this.messageId = prepared.messageId;
-    this.to = [];
-    this.rest = [];
+    this.to = NONE as never[];
+    this.rest = NONE as never[];
     this.recipients(prepared.to);
   }
 
   /** The next transactions' recipients: up to maxRecipientsPerTransaction now, the rest later. */
   recipients(list: string[]): void {
     this.to = list.length > this.limit ? list.slice(0, this.limit) : list;
-    this.rest = list.length > this.limit ? list.slice(this.limit) : [];
+    this.rest = list.length > this.limit ? list.slice(this.limit) : (NONE as never[]);
+  }
+
+  /** Books one transaction's recipient results. */
+  addResults(results: { accepted?: readonly RecipientResult[]; rejected?: readonly RecipientResult[]; pending?: readonly RecipientResult[] }): void {
+    if (results.accepted) this.accepted = add(this.accepted, results.accepted);
+    if (results.rejected) this.rejected = add(this.rejected, results.rejected);
+    if (results.pending) this.pending = add(this.pending, results.pending);
   }
 
   /** The result of a delivered message. */
@@ -77,9 +103,9 @@ export class Job implements PreparedMessage {
       outcome: 'delivered',
       envelope: { from: this.from, to: this.allTo },
       messageId: this.messageId,
-      accepted: this.accepted,
-      rejected: this.rejected,
-      pending: this.pending,
+      accepted: own(this.accepted),
+      rejected: own(this.rejected),
+      pending: own(this.pending),
       response: reply.text,
       responseCode: reply.code,
       enhancedCode: reply.enhanced,
@@ -95,7 +121,7 @@ export class Job implements PreparedMessage {
     const err = used.has(cause) ? cause.copy() : cause;
     used.add(err);
     err.outcome = outcome;
-    err.rejected = this.rejected;
+    err.rejected = own(this.rejected);
     err.messageId = this.messageId;
     err.attempts = this.attempts;
     return err;

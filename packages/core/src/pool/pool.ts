@@ -9,6 +9,7 @@ import Denque from 'denque';
 import { type Compose, type MailOptions, createComposer, mailEnvelope } from '../compose.js';
 import type { TransactionResult } from '../connection/classify.js';
 import { Connection, type ConnectionOwner, type PeerMemory } from '../connection/connection.js';
+import { TlsSessions } from '../connection/tls-session.js';
 import { envelopeOf, publishClose, publishConnect, publishConnectError, publishThrottle, publishWait, traceSend, tracingSends } from '../diagnostics.js';
 import { ErrorCodes, SluiceError, abortError } from '../errors.js';
 import { type Message, type PreparedMessage, type SendResult, isAsyncIterable, prepareMessage, readUpTo } from '../message.js';
@@ -76,14 +77,14 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
   /** Inside free() or schedule(): see enter(). */
   private dispatching = false;
   private rescheduled = false;
-  private counters = { delivered: 0, rejected: 0, failed: 0, unknown: 0, retries: 0 };
+  private counters = { delivered: 0, rejected: 0, failed: 0, unknown: 0, retries: 0, tlsResumed: 0 };
 
   constructor(options: PoolOptions) {
     super();
     this.options = resolveOptions(options);
     const c = this.options.connection;
     this.window = c.chunking && c.pipelining && c.chunkingAdaptive ? new BdatWindow() : null;
-    this.peer = { noPipeliningAfterDot: false, bdat: this.window };
+    this.peer = { noPipeliningAfterDot: false, bdat: this.window, tls: this.options.tlsResumption ? new TlsSessions() : null };
     this.limit = new ConcurrencyLimit(this.options.maxConnections, this.options.concurrencyProbeInterval);
     this.bucket = this.options.rateLimit ? new TokenBucket(this.options.rateLimit) : null;
     this.compose = createComposer(this.options.mail);
@@ -295,6 +296,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
           this.off('close', check);
           this.off('idle', check);
           this.clearWake();
+          this.peer.tls?.close();
           resolve();
           return true;
         }
@@ -331,6 +333,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
     this.cutOpening(reason);
     for (const wait of this.gateWaits) wait.abort();
     for (const c of this.connections) c.destroy(reason);
+    this.peer.tls?.close();
     await closed;
     this.closePromise ??= Promise.resolve();
   }
@@ -434,8 +437,9 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
         }
         // A connection set up is evidence of capacity (see ConcurrencyLimit.connected).
         this.limit.connected(this.connections.size);
-        this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted });
-        publishConnect(this, conn.id, conn.encrypted, Object.keys(capabilities.raw));
+        if (conn.tlsResumed) this.counters.tlsResumed++;
+        this.emit('connect', { connectionId: conn.id, capabilities, encrypted: conn.encrypted, tlsResumed: conn.tlsResumed });
+        publishConnect(this, conn.id, conn.encrypted, conn.tlsResumed, Object.keys(capabilities.raw));
         if (this.destroyed) return conn.destroy();
         conn.resume();
         this.schedule();
@@ -570,18 +574,18 @@ export class Pool extends EventEmitter<PoolEvents> implements ConnectionOwner<Jo
       if (result.type === 'delivered') this.window.clean();
       else if (windowAnomaly(result, job.windowed)) this.window.anomaly(job.windowed);
     }
-    job.rejected.push(...result.rejected);
     if (result.type === 'delivered') {
-      job.accepted.push(...result.accepted);
-      job.pending.push(...result.pending);
+      job.addResults(result);
       job.lastReply = { code: result.reply.code, enhanced: result.reply.enhanced, text: result.reply.lines.join('\n') };
+    } else {
+      job.addResults({ rejected: result.rejected });
     }
     const { accepted, to, rest, consumed, attempts, retries } = job;
     const attempt = { result, accepted: accepted.length, to, rest, consumed, replayable: job.content.replayable, attempts, retries };
     const verdict = decide(attempt, this.options);
     switch (verdict.action) {
       case 'deliver':
-        job.pending.push(...verdict.pending);
+        job.addResults({ pending: verdict.pending });
         this.deliver(job);
         break;
       case 'continue':

@@ -44,6 +44,8 @@ export interface PoolStats {
   failed: number;
   unknown: number;
   retries: number;
+  /** Connections whose TLS handshake resumed an earlier session (see the `tlsResumption` option). */
+  tlsResumed: number;
 }
 
 /** A PoolStats with every count at zero (for a pool that does not exist yet, or a test double). */
@@ -61,11 +63,13 @@ export function emptyStats(maxConnections = 0): PoolStats {
     failed: 0,
     unknown: 0,
     retries: 0,
+    tlsResumed: 0,
   };
 }
 
 export interface PoolEvents {
-  connect: [info: { connectionId: number; capabilities: Capabilities; encrypted: boolean }];
+  /** `tlsResumed`: the TLS handshake resumed an earlier connection's session. */
+  connect: [info: { connectionId: number; capabilities: Capabilities; encrypted: boolean; tlsResumed: boolean }];
   close: [info: { connectionId: number; error: SluiceError | null }];
   /** A connection could not be opened. */
   'connect-error': [error: SluiceError];

@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { ErrorCodes, SluiceError } from '../errors.js';
+import { lineTooLongError, MAX_LINE_LENGTH } from './line-length.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -14,8 +14,7 @@ const CRLF_TERMINATOR = Buffer.from('\r\n.\r\n');
 const LF_TERMINATOR = Buffer.from('\n.\r\n');
 const EMPTY = Buffer.alloc(0);
 
-/** RFC 5321 §4.5.3.1.6 and RFC 5322 §2.1.1: at most 998 octets on a line, CRLF excluded. */
-export const MAX_LINE_LENGTH = 998;
+export { MAX_LINE_LENGTH } from './line-length.js';
 
 /**
  * Streaming content encoder for DATA and BDAT.
@@ -132,11 +131,7 @@ export class BodyEncoder {
   }
 
   private tooLong(): never {
-    throw new SluiceError(
-      ErrorCodes.EMESSAGE,
-      `Line ${this.line} of the message is longer than ${MAX_LINE_LENGTH} octets (RFC 5321 §4.5.3.1.6): encode it (quoted-printable or base64) or wrap it`,
-      { permanent: true, command: 'DATA' },
-    );
+    throw lineTooLongError(this.line);
   }
 }
 

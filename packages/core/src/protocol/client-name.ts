@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { ipVersion } from '../ip.js';
 
 /**
  * The name a client gives in EHLO/HELO. RFC 5321 §4.1.1.1: "the fully-qualified domain name of the SMTP
@@ -8,7 +8,7 @@ import net from 'node:net';
 
 /** A name given by the user: a bare IP address becomes an address literal; anything else is kept. */
 export function normaliseClientName(name: string): string {
-  return net.isIP(name) ? addressLiteral(name) : name;
+  return ipVersion(name) ? addressLiteral(name) : name;
 }
 
 /**
@@ -17,7 +17,7 @@ export function normaliseClientName(name: string): string {
  */
 export function defaultClientName(hostname: string, localAddress: string | undefined): string {
   if (isFqdn(hostname)) return hostname.replace(/\.$/, '');
-  return localAddress && net.isIP(localAddress) ? addressLiteral(localAddress) : '[127.0.0.1]';
+  return localAddress && ipVersion(localAddress) ? addressLiteral(localAddress) : '[127.0.0.1]';
 }
 
 function isFqdn(name: string): boolean {
@@ -29,5 +29,5 @@ function isFqdn(name: string): boolean {
 export function addressLiteral(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return `[${mapped[1]}]`;
-  return net.isIPv6(address) ? `[IPv6:${address}]` : `[${address}]`;
+  return ipVersion(address) === 6 ? `[IPv6:${address}]` : `[${address}]`;
 }

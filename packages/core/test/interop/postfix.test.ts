@@ -63,6 +63,11 @@ interface LogView {
   /** Sums over sessions of the accepted counts ("data=0/1" counts 0). */
   totals: Record<string, number>;
   tlsSessions: number;
+  /**
+   * Of those, full handshakes: Postfix (smtpd_tls_loglevel 1) names the digest of the server's
+   * signature ("server-digest SHA256") only when it signed, which a resumed session skips.
+   */
+  tlsFullHandshakes: number;
   /** Lines that say the client broke the protocol. */
   protocolErrors: string[];
   text: string;
@@ -104,7 +109,7 @@ function parseLog(text: string): LogView {
     }
     return e;
   };
-  const view: LogView = { queue, connects: 0, open: 0, sessions: [], totals: {}, tlsSessions: 0, protocolErrors: [], text };
+  const view: LogView = { queue, connects: 0, open: 0, sessions: [], totals: {}, tlsSessions: 0, tlsFullHandshakes: 0, protocolErrors: [], text };
   // smtpd processes open in this part of the log. A disconnect with no connect here belongs to an
   // earlier test (a session ended late): it is ignored.
   const open = new Set<string>();
@@ -126,7 +131,10 @@ function parseLog(text: string): LogView {
     else if ((m = /: (\w+): warning: body (.*) from [^ ]+\[[^\]]*\]; from=<.*: dot-line$/.exec(line))) entry(m[1]!).dotLines.push(m[2]!);
     else if ((m = /: (\w+): removed$/.exec(line))) entry(m[1]!).removed = true;
     else if ((m = /: (\w+): sender delivery status notification: /.exec(line))) entry(m[1]!).successDsn = true;
-    if (/TLS connection established from/.test(line)) view.tlsSessions++;
+    if (/TLS connection established from/.test(line)) {
+      view.tlsSessions++;
+      if (/ server-digest /.test(line)) view.tlsFullHandshakes++;
+    }
     // Protocol trouble in a session of this part of the log (smtpd lines name their process).
     const pid = /postfix\/smtpd\[(\d+)\]:/.exec(line)?.[1];
     const ours = pid === undefined || open.has(pid) || ended.has(pid);
@@ -569,6 +577,20 @@ describe.skipIf(!ENABLED)('Postfix interop', () => {
       await p.close();
       const log = await expectDelivered(from, results);
       expect(log.tlsSessions).toBe(log.connects);
+    });
+
+    it('resumes the TLS session on the connections that replace retired ones (Postfix session tickets)', async () => {
+      const from = logOffset();
+      const ca = fs.readFileSync(CERT);
+      const p = newPool({ ignoreTLS: false, requireTLS: true, tls: { ca }, maxConnections: 1, maxMessagesPerConnection: 5 });
+      const resumed: boolean[] = [];
+      p.on('connect', (info) => resumed.push(info.tlsResumed));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => p.send(msg('tls-resume', i))));
+      expect(p.stats.tlsResumed).toBe(3);
+      await p.close();
+      expect(resumed).toEqual([false, true, true, true]);
+      const log = await expectDelivered(from, results);
+      expect([log.connects, log.tlsSessions, log.tlsFullHandshakes]).toEqual([4, 4, 1]);
     });
 
     it('refuses an untrusted certificate (verification is on by default)', async () => {
