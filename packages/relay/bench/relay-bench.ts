@@ -9,15 +9,23 @@
  * The upstream mock server, the relay and Postfix each run in their own process(es). End to end is
  * measured until the upstream has received all N messages.
  *
- * BENCH_RTT (50), BENCH_MESSAGES (400), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
+ * Hand-off and end to end are measured in REPEAT pairs (sluice-relay, then Postfix; the next pair the other
+ * way round, so that a drift in the machine's load favours neither), after a warm-up of both; the table
+ * shows the medians, and the hand-off ratio of each pair.
+ *
+ * BENCH_RTT (50), BENCH_MESSAGES (1000 per measurement), BENCH_DIRECT_MESSAGES (60), BENCH_SIZE (2048),
+ * BENCH_REPEAT (3 pairs), BENCH_WARMUP (3000 messages to each relay before measuring each sender count),
  * BENCH_CONCURRENCY ("1,10": simultaneous legacy senders), BENCH_POSTFIX ("1"; "0" leaves Postfix out),
  * BENCH_POSTFIX_DIR (packages/relay/.cache/postfix-smarthost), BENCH_POSTFIX_INITIAL_CONCURRENCY
  * (Postfix's initial_destination_concurrency, Postfix's default 5), BENCH_TIMEOUT (300 s per measurement),
- * BENCH_RELAY_CLI (the relay CLI to run: .cache/bench/cli.js, built from these sources).
+ * BENCH_RELAY_CLI (the relay CLI to run: .cache/bench/cli.js, built from these sources),
+ * BENCH_RELAY_NODE_ARGS (node options for the relay process, e.g. "--cpu-prof --cpu-prof-dir=DIR"),
+ * BENCH_RELAY_ARGS (more relay CLI options, e.g. "--max-connections 10"), BENCH_RELAY_LOG (the file for the relay's
+ * stdout, kept: its logs, and the traces of BENCH_RELAY_NODE_ARGS; by default a temporary file, removed).
  */
 import { type ChildProcess, execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +34,7 @@ import nodemailer from 'nodemailer';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const RTT = Number(process.env.BENCH_RTT ?? 50);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const DIRECT_MESSAGES = Number(process.env.BENCH_DIRECT_MESSAGES ?? 60);
 const SIZE = Number(process.env.BENCH_SIZE ?? 2048);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10').split(',').map(Number);
@@ -37,6 +45,14 @@ const POSTFIX_DIR = path.resolve(process.env.BENCH_POSTFIX_DIR ?? here('../postf
 const SCRIPTS = here('../../../../scripts/postfix/');
 // Another build of the relay's CLI to measure (BENCH_RELAY_CLI), e.g. one built from main for a before/after.
 const RELAY_CLI = path.resolve(process.env.BENCH_RELAY_CLI ?? here('./cli.js'));
+// Node options for the relay process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+const RELAY_NODE_ARGS = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// More relay CLI options, e.g. "--max-connections 10".
+const RELAY_ARGS = (process.env.BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolean);
+// The file for the relay's stdout (its JSON logs, and what BENCH_RELAY_NODE_ARGS traces); by default one next to the spool, removed at the end.
+const RELAY_LOG = process.env.BENCH_RELAY_LOG;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 
 // ------------------------------------------------------------------ cleanup ("trap")
 
@@ -109,29 +125,42 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 async function startRelayProcess(upstreamPort: number, spool: string): Promise<{ port: number; child: ChildProcess }> {
+  // The relay logs into a file, as Postfix does into its maillog: a pipe read by this process would wake
+  // the senders' event loop for every line the relay writes, a cost Postfix's logging does not put on them.
+  const logFile = RELAY_LOG ?? path.join(spool, '..', `${path.basename(spool)}.log`);
+  if (!RELAY_LOG) cleanups.push(() => rmSync(logFile, { force: true }));
+  const out = openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
-    [RELAY_CLI, '--upstream', `smtp://127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', '--http', 'off', '--spool', spool],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    [
+      ...RELAY_NODE_ARGS,
+      RELAY_CLI,
+      '--upstream',
+      `smtp://127.0.0.1:${upstreamPort}`,
+      '--listen',
+      '127.0.0.1:0',
+      '--http',
+      'off',
+      '--spool',
+      spool,
+      ...RELAY_ARGS,
+    ],
+    { stdio: ['ignore', out, 'inherit'] },
   );
+  closeSync(out);
   cleanups.push(() => child.kill('SIGKILL'));
-  let buf = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      buf += c.toString();
-      const m = /"msg":"sluice-relay started","listen":"[^"]*:(\d+)"/.exec(buf);
-      if (m) {
-        child.stdout!.off('data', onData);
-        child.stdout!.on('data', () => {}); // the JSON logs are discarded (but still written, as in production)
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.on('exit', () => reject(new Error('relay exited')));
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
   });
-  return { port, child };
+  const started = Date.now();
+  for (;;) {
+    const m = /"msg":"sluice-relay started","listen":"[^"]*:(\d+)"/.exec(readFileSync(logFile, 'utf8'));
+    if (m) return { port: Number(m[1]), child };
+    if (exited) throw new Error(`the relay exited (see ${logFile})`);
+    if (Date.now() - started > 30_000) throw new Error(`the relay did not start within 30 s (see ${logFile})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 // ------------------------------------------------------------------ Postfix as the smarthost
@@ -256,13 +285,41 @@ else {
 }
 
 console.log(
-  `relay bench: upstream mock at ${RTT} ms RTT (own process), ${SIZE}-byte messages, legacy sender = nodemailer without pool (one connection per message)`,
+  `relay bench: upstream mock at ${RTT} ms RTT (own process), ${SIZE}-byte messages, legacy sender = nodemailer without pool (one connection per message), the same client for both relays`,
 );
 console.log(
   postfix
     ? `Postfix ${postfix.version} as the smarthost on 127.0.0.1:${postfix.port} (${POSTFIX_DIR}: config in etc/, log in maillog)`
     : `Postfix smarthost skipped: ${postfixSkipped}`,
 );
+console.log(
+  `${REPEAT} pair(s) per sender count, ${MESSAGES} messages per measurement, the order alternating (sluice-relay first, then Postfix first); ${WARMUP} warm-up messages to each before each sender count (not counted); medians in the table`,
+);
+
+/** Postfix measured once; undefined (and Postfix left out from here on) when it does not deliver in time. */
+async function measurePostfix(c: number, n: number, label: string): Promise<Result | undefined> {
+  if (!postfix) return undefined;
+  try {
+    return await viaRelay(up, postfix.port, n, c);
+  } catch (err) {
+    console.log(`${label}: Postfix ${(err as Error).message} (see ${POSTFIX_DIR}/maillog); Postfix left out from here on`);
+    postfix.stop();
+    postfix = undefined;
+    postfixSkipped = 'did not finish';
+    return undefined;
+  }
+}
+
+async function measureSluice(c: number, n: number): Promise<Result & { cpu: number }> {
+  const cpu0 = cpuSeconds(relay.child.pid);
+  const r = await viaRelay(up, relay.port, n, c);
+  return { ...r, cpu: ((cpuSeconds(relay.child.pid) - cpu0) / n) * 1000 };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 const rows: string[] = [];
 for (const c of CONCURRENCY) {
@@ -273,56 +330,67 @@ for (const c of CONCURRENCY) {
   const direct = directN / (directMs / 1000);
   console.log(`${c} sender(s), direct: ${f(direct)} (${directN} msgs)`);
 
-  const cpu0 = cpuSeconds(relay.child.pid);
-  const sluice = await viaRelay(up, relay.port, MESSAGES, c);
-  const cpuPerMessage = ((cpuSeconds(relay.child.pid) - cpu0) / MESSAGES) * 1000;
-  console.log(
-    `${c} sender(s), sluice-relay: accepted ${f(sluice.accepted)}, end to end ${f(sluice.e2e)} (${MESSAGES} msgs, ${sluice.connections} new upstream connections, ${cpuPerMessage.toFixed(2)} ms of relay CPU per message)`,
-  );
-
-  let pf: Result | undefined;
-  let pfNote = postfixSkipped ? 'skipped' : '';
-  if (postfix) {
-    try {
-      pf = await viaRelay(up, postfix.port, MESSAGES, c);
-      console.log(
-        `${c} sender(s), Postfix: accepted ${f(pf.accepted)}, end to end ${f(pf.e2e)} (${MESSAGES} msgs, ${pf.connections} new upstream connections)`,
-      );
-    } catch (err) {
-      // A Postfix that does not deliver everything in time: say so and leave it out from here on.
-      pfNote = 'did not finish';
-      console.log(`${c} sender(s), Postfix: ${(err as Error).message} (see ${POSTFIX_DIR}/maillog); Postfix left out from here on`);
-      postfix.stop();
-      postfix = undefined;
-      postfixSkipped = 'did not finish earlier';
-    }
+  if (WARMUP > 0) {
+    await measureSluice(c, WARMUP);
+    await measurePostfix(c, WARMUP, `${c} sender(s), warm-up`);
   }
+  const sl: (Result & { cpu: number })[] = [];
+  const pf: Result[] = [];
+  for (let pair = 1; pair <= REPEAT; pair++) {
+    const label = `${c} sender(s), pair ${pair}`;
+    let s: Result & { cpu: number };
+    let p: Result | undefined;
+    if (pair % 2 === 1) {
+      s = await measureSluice(c, MESSAGES);
+      p = await measurePostfix(c, MESSAGES, label);
+    } else {
+      p = await measurePostfix(c, MESSAGES, label);
+      s = await measureSluice(c, MESSAGES);
+    }
+    sl.push(s);
+    if (p) pf.push(p);
+    console.log(
+      `${label}: sluice-relay accepted ${f(s.accepted)}, end to end ${f(s.e2e)} (${s.connections} new upstream connections, ${s.cpu.toFixed(2)} ms of relay CPU per message)` +
+        (p
+          ? `; Postfix accepted ${f(p.accepted)}, end to end ${f(p.e2e)} (${p.connections} new upstream connections); accepted ${x(s.accepted, p.accepted)}, end to end ${x(s.e2e, p.e2e)}`
+          : ''),
+    );
+  }
+  const m = {
+    accepted: median(sl.map((r) => r.accepted)),
+    e2e: median(sl.map((r) => r.e2e)),
+    cpu: median(sl.map((r) => r.cpu)),
+  };
+  // Every pair measured Postfix, or the Postfix columns stay empty.
+  const p = pf.length === sl.length ? { accepted: median(pf.map((r) => r.accepted)), e2e: median(pf.map((r) => r.e2e)) } : undefined;
+  const pfNote = postfixSkipped ? (postfixSkipped === 'did not finish' ? 'did not finish' : 'skipped') : '';
+  const handOff = pf.length === sl.length ? sl.map((r, i) => x(r.accepted, pf[i].accepted)).join(' ') : '–';
   rows.push(
     [
       c,
       `${f(direct)}`,
-      f(sluice.accepted),
-      f(sluice.e2e),
-      pf ? f(pf.accepted) : pfNote,
-      pf ? f(pf.e2e) : pfNote,
-      x(sluice.e2e, direct),
-      pf ? x(pf.e2e, direct) : '–',
-      pf ? x(sluice.e2e, pf.e2e) : '–',
-      pf ? x(sluice.accepted, pf.accepted) : '–',
-      `${cpuPerMessage.toFixed(2)} ms`,
+      f(m.accepted),
+      f(m.e2e),
+      p ? f(p.accepted) : pfNote,
+      p ? f(p.e2e) : pfNote,
+      x(m.e2e, direct),
+      p ? x(p.e2e, direct) : '–',
+      p ? x(m.e2e, p.e2e) : '–',
+      p ? `${x(m.accepted, p.accepted)} (pairs: ${handOff})` : '–',
+      `${m.cpu.toFixed(2)} ms`,
     ].join(' | '),
   );
 }
 
 console.log(
-  `\nend to end = until the upstream (${RTT} ms RTT) has all ${MESSAGES} messages; direct: ${DIRECT_MESSAGES} messages per sender (at most ${MESSAGES})`,
+  `\nmedians of ${REPEAT} pair(s); end to end = until the upstream (${RTT} ms RTT) has all ${MESSAGES} messages; direct: ${DIRECT_MESSAGES} messages per sender (at most ${MESSAGES})`,
 );
 console.log(
   '| legacy senders | direct to upstream | sluice-relay accepted | sluice-relay end to end | Postfix accepted | Postfix end to end | sluice-relay ÷ direct | Postfix ÷ direct | sluice-relay ÷ Postfix | accepted: sluice-relay ÷ Postfix | relay CPU per message |',
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r} |`);
-if (postfixSkipped && !rows.some((r) => r.includes('did not finish'))) console.log(`(Postfix: ${postfixSkipped})`);
+if (postfixSkipped) console.log(`(Postfix: ${postfixSkipped})`);
 
 postfix?.stop();
 relay.child.kill('SIGTERM');

@@ -6,7 +6,6 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { MAX_LINE_LENGTH } from '@sluice/core';
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { RelayConfigError } from './config.js';
@@ -91,7 +90,19 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
   const { spool, metrics, log } = d;
   const users = s.users;
   // Trusted networks (default loopback) relay without AUTH; beyond loopback a client needs TLS all the same.
-  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !isTrusted(session.remoteAddress, s.trusted);
+  // Remembered per address (every connection asks, and local senders come from a handful of addresses).
+  const trustedByAddress = new Map<string, boolean>();
+  const trusted = (address: string | undefined): boolean => {
+    if (!address) return false;
+    let t = trustedByAddress.get(address);
+    if (t === undefined) {
+      if (trustedByAddress.size >= 1024) trustedByAddress.clear();
+      t = isTrusted(address, s.trusted);
+      trustedByAddress.set(address, t);
+    }
+    return t;
+  };
+  const needsAuth = (session: SMTPServerSession) => !!s.requireAuth || !trusted(session.remoteAddress);
   const needsTls = (session: SMTPServerSession) => !isLoopbackAddress(session.remoteAddress);
   const lowOnSpace = spaceChecker(s, log);
   const spooling = new Set<string>();
@@ -147,7 +158,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
       const header = spoolHeaderOf(session);
       const { id, from } = header;
       spooling.add(session.id);
-      spool.accept(header, Readable.from(limitLines(stream)), s.maxSize).then(
+      spool.accept(header, limitLines(stream), s.maxSize).then(
         (size) => {
           spooling.delete(session.id);
           // Durable now: acknowledge even while stopping (the next start delivers it).
@@ -178,7 +189,7 @@ export async function startListener(s: Settings, d: ListenerDeps): Promise<Liste
   };
   const server = new GuardedSmtpServer(serverOptions, {
     maxClientsPerAddress: s.maxClientsPerAddress,
-    exempt: (address) => isTrusted(address, s.trusted),
+    exempt: trusted,
     sessionTimeout: s.sessionTimeout,
     commandTimeout: s.commandTimeout,
     busy: (sessionId) => spooling.has(sessionId),

@@ -28,7 +28,6 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { DirSync, FileWriter, fsyncDir, writeFileDurable } from './spool-files.js';
 import { decodeHeader, encodeHeader, type HeldInfo, type SpoolArea, type SpoolHeader } from './spool-format.js';
 import { type LogEntry, SegmentLog } from './spool-log.js';
@@ -54,6 +53,8 @@ export class Spool {
   private readonly log: SegmentLog;
   /** Set once the segments are read: by init() (which also repairs), or on first use (read-only). */
   private loaded: Promise<void> | null = null;
+  /** `loaded` has resolved: the index can be used without waiting. */
+  private ready = false;
   private readonly cache = new Map<string, Buffer>();
   private cacheBytes = 0;
 
@@ -92,7 +93,9 @@ export class Spool {
       removedTmp++;
     }
     const recovering = this.log.recover(true);
-    this.loaded = recovering.then(() => {});
+    this.loaded = recovering.then(() => {
+      this.ready = true;
+    });
     const { records, torn } = await recovering;
     // A record whose move into a file of its own was cut short by a crash: the file is the copy.
     for (const id of await this.fileIds('queue')) if (this.log.entries.has(id)) await this.log.remove(id);
@@ -106,8 +109,12 @@ export class Spool {
 
   private async segmentEntry(area: SpoolArea, id: string): Promise<LogEntry | undefined> {
     if (area !== 'queue') return undefined;
-    this.loaded ??= this.log.recover(false).then(() => {});
-    await this.loaded;
+    if (!this.ready) {
+      this.loaded ??= this.log.recover(false).then(() => {
+        this.ready = true;
+      });
+      await this.loaded;
+    }
     return this.log.entries.get(id);
   }
 
@@ -116,13 +123,13 @@ export class Spool {
    * FILE_THRESHOLD bytes, else in a file of its own. `maxSize` bytes at most: beyond, the stream is
    * drained and SizeExceededError thrown.
    */
-  async accept(header: SpoolHeader, content: Readable | Buffer, maxSize = Number.POSITIVE_INFINITY): Promise<number> {
+  async accept(header: SpoolHeader, content: AsyncIterable<Buffer> | Buffer, maxSize = Number.POSITIVE_INFINITY): Promise<number> {
     const chunks: Buffer[] = [];
     let size = 0;
     let exceeded = false;
     let file: FileWriter | null = null;
     try {
-      const source: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>);
+      const source: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(content) ? [content] : content;
       for await (const chunk of source) {
         size += chunk.length;
         if (exceeded || size > maxSize) {
@@ -151,7 +158,7 @@ export class Spool {
       await this.syncs.queue.sync();
       return size;
     }
-    await this.segmentEntry('queue', header.id); // the index is read before anything joins it
+    if (!this.ready) await this.segmentEntry('queue', header.id); // the index is read before anything joins it
     await this.log.append(header, chunks);
     this.remember(header.id, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     return size;
