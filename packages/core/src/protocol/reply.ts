@@ -103,7 +103,9 @@ export class ReplyParser {
     }
     // A one-line reply gets a one-element array of its own: an array grown by push() from empty
     // reserves room for 17, which is most of what a reply allocates (one per RCPT).
-    const lines = before === null ? [line] : (before.push(line), before);
+    let lines = before;
+    if (lines === null) lines = [line];
+    else lines.push(line);
     this.lines = null;
     this.replySize = 0;
     return buildReply(code, lines);
