@@ -355,7 +355,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   /** Offers this connection to its owner; retires or reports idle when nothing is in flight afterwards. */
   resume(): void {
     if (this.state !== 'ready' || this.writing) return;
-    if (!this.busy) this.owner.free(this);
+    if (!this.busy) {
+      // What the pool hands over now (a fresh connection fills its BDAT window at once) leaves in one
+      // writev, as the writes of one read do (handleData).
+      const socket = this.socket;
+      socket?.cork();
+      try {
+        this.owner.free(this);
+      } finally {
+        socket?.uncork();
+      }
+    }
     if (this.active.length === 0 && !this.writing) {
       if (this.retiring || this.started >= this.options.maxMessages) this.quit();
       else this.owner.idle(this);
