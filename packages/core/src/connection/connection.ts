@@ -51,10 +51,11 @@ export interface PeerMemory {
   noPipeliningAfterDot: boolean;
   /**
    * The server answered the start of a pipelined group and then nothing (it offers PIPELINING but
-   * reads one command per packet, or answers only the first): later connections go lock-step (RFC 2920
-   * §3.2 lets a client do so) instead of paying the same timeout each.
+   * reads one command per packet, or answers only the first): connections opened before this time
+   * (ms since epoch) go lock-step (RFC 2920 §3.2 lets a client do so) instead of paying the same
+   * timeout each.
    */
-  noPipelining?: boolean;
+  noPipeliningUntil?: number;
   /**
    * The adaptive BDAT window (the pool's policies/bdat-window.ts), or null when pinned by
    * `chunking: { window }`: how many BDAT transactions one connection may have in flight, whether BDAT
@@ -76,6 +77,8 @@ interface Expectation {
 }
 
 let nextId = 1;
+/** How long a pool sends one command at a time after a pipelined group stalled (rememberStalledGroup). */
+const STALLED_PIPELINING_MEMORY = 10 * 60_000;
 
 /**
  * One SMTP connection: a socket (socket.ts), its setup (setup.ts), a FIFO of the replies it is owed, and
@@ -125,7 +128,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
   private stopStream: (() => void) | null = null;
   private quitSent = false;
   private readonly deadline = new Deadline((what) => {
-    this.rememberStalledGroup();
+    this.rememberStalledGroup(what);
     this.destroy(new SluiceError(ErrorCodes.ETIMEDOUT, `Timed out waiting for the server (${what})`, { command: what }));
   });
   private readonly listeners: SocketListeners = {
@@ -299,7 +302,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
       throw error;
     }
     const caps = this.capabilities;
-    this.pipelining = this.options.pipelining && caps.pipelining && !this.owner.peer?.noPipelining;
+    this.pipelining = this.options.pipelining && caps.pipelining && (this.owner.peer?.noPipeliningUntil ?? 0) <= Date.now();
     this.chunking = this.options.chunking && caps.chunking;
     this.afterDot = !this.owner.peer?.noPipeliningAfterDot;
     this.state = 'ready';
@@ -470,12 +473,17 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
    * at the same time and got no reply, which is a server that does not pipeline (a slow server answers
    * late, not never, within these timeouts). Remembered for the server's later connections.
    */
-  private rememberStalledGroup(): void {
-    if (!this.pipelining || !this.owner.peer || this.owner.peer.noPipelining) return;
+  private rememberStalledGroup(what: string): void {
+    const peer = this.owner.peer;
+    if (!this.pipelining || !peer || (peer.noPipeliningUntil ?? 0) > Date.now()) return;
     const head = this.fifo.peekFront();
-    if (!head?.txn || head.txn.mail === null || head.kind === 'DOT' || head.kind === 'BDAT_LAST') return;
-    this.owner.peer.noPipelining = true;
-    this.trace.line('info', `The server answered MAIL but not the ${head.kind} pipelined behind it: later connections send one command at a time`);
+    // Only the deadline of a reply (not a DATA block's, nor a stream body's), for a command that left
+    // this process with the rest of its group, behind a MAIL that was answered.
+    if (!head?.txn || what !== head.kind || head.txn.mail === null || head.kind === 'DOT' || head.kind === 'BDAT_LAST') return;
+    if (this.writing || (this.socket?.writableLength ?? 0) > 0) return;
+    // For a while, not for the pool's life: a link that died after MAIL's reply looks the same once.
+    peer.noPipeliningUntil = Date.now() + STALLED_PIPELINING_MEMORY;
+    this.trace.line('info', `The server answered MAIL but not the ${head.kind} pipelined behind it: new connections send one command at a time for ${STALLED_PIPELINING_MEMORY / 60_000} minutes`);
   }
 
   private expect(e: Expectation, what?: string): void {
@@ -560,8 +568,13 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (this.state === 'closed') return;
     if (error) this.closeError ??= error;
     if (this.cancelPending) this.cancelPending(this.closeError ?? new SluiceError(ErrorCodes.ECONNECTION, 'The connection was closed', { command: 'CONNECT' }));
-    this.socket?.destroy();
-    if (!this.socket) this.handleClose();
+    const socket = this.socket;
+    // Destroyed while corked (a reply in handleData that breaks the protocol): what was written in
+    // this cork goes out first, as it would have without the cork, so that a transaction whose content
+    // counts as written was written (it ends unknown, never resent), not dropped in the buffer.
+    while (socket && !socket.destroyed && socket.writableCorked > 0) socket.uncork();
+    socket?.destroy();
+    if (!socket) this.handleClose();
   }
 
   private handleClose(): void {

@@ -8,7 +8,7 @@ const used = new WeakSet<SluiceError>();
  */
 const NONE: readonly never[] = Object.freeze([]);
 
-/** `list` with `items` appended: `items` itself when `list` is still the shared empty one (results are fresh arrays). */
+/** `list` with `items` appended: a copy of `items` when `list` is still the shared empty one. */
 function add<T>(list: T[], items: readonly T[]): T[] {
   if (items.length === 0) return list;
   if ((list as unknown) === NONE) return items.slice();
