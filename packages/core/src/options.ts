@@ -84,7 +84,8 @@ export interface PoolOptions {
    * Resume the pool's latest TLS session when a connection opens (RFC 8446 §2.2 / RFC 5077 tickets),
    * instead of a full handshake each time a connection retires after `maxMessagesPerConnection`.
    * Sessions stay in the pool, per host, port and servername; certificates are verified as before.
-   * Default true.
+   * Default true; false when `tls.checkServerIdentity` is given (Node does not call it for a resumed
+   * session, so a pinning check would be skipped).
    */
   tlsResumption?: boolean;
   /** Fail rather than send without TLS. */
@@ -415,7 +416,9 @@ export function resolveOptions(input: PoolOptions): ResolvedOptions {
     logger: o.logger,
     mail: checkMailerOptions({ defaults: o.defaults, dkim: o.dkim, attachDataUrls: o.attachDataUrls }),
     connectionGate: checkGate(o.connectionGate),
-    tlsResumption: o.tlsResumption ?? true,
+    // Node does not call checkServerIdentity for a resumed session: a pinning check of the user's
+    // turns resumption off unless they ask for both.
+    tlsResumption: o.tlsResumption ?? typeof (o.tls as { checkServerIdentity?: unknown } | undefined)?.checkServerIdentity !== 'function',
   };
 }
 

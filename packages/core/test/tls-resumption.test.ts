@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type PeerCertificate, checkServerIdentity as checkIdentity } from 'node:tls';
 import type { MockServer, MockServerOptions } from '@sluice/mock-server';
 import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -90,6 +91,21 @@ describe.each(MODES)('TLS session resumption over $name', (mode) => {
       expect(seen).toEqual([false, false]);
       expect(s.connections.map((c) => c.tlsResumed)).toEqual([false, false]);
       expect(p.stats.tlsResumed).toBe(0);
+    });
+
+    it('does not resume by default beside a checkServerIdentity of the user (Node skips it for a resumed session): it runs for every connection', async () => {
+      const s = await server(mode.server);
+      const checked: string[] = [];
+      const checkServerIdentity = (host: string, cert: PeerCertificate) => {
+        checked.push(host);
+        return checkIdentity(host, cert);
+      };
+      const p = oneByOne(s, mode, version, { tls: { ca: s.ca, minVersion: version, maxVersion: version, checkServerIdentity } });
+      const seen = connects(p);
+      await sendEach(p, 3);
+      expect(seen).toEqual([false, false, false]);
+      expect(s.connections.map((c) => c.tlsResumed)).toEqual([false, false, false]);
+      expect(checked).toHaveLength(3);
     });
 
     it("never offers one pool's session to another pool (other servername, same CA)", async () => {
