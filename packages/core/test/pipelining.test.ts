@@ -48,6 +48,19 @@ describe('round trips on the wire', () => {
     }
   });
 
+  it('the adaptive window is not cut by what one read writes (4 KiB messages: 16 in flight, not the 3 or 4 a 16 KiB send buffer holds)', async () => {
+    const s = await server({ latency: 20 });
+    const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 1000 });
+    const body = (i: number) => `Subject: ${i}\r\nMessage-ID: <w${i}@sluice.test>\r\n\r\n${`${'y'.repeat(78)}\r\n`.repeat(51)}`;
+    const n = 80;
+    await Promise.all(Array.from({ length: n }, (_, i) => p.send(message(i, {}, body(i)))));
+    await p.close();
+    expect(s.inbox.messages).toHaveLength(n);
+    // EHLO, the round trips while the window grows (by one per clean reply), then 16 a round trip:
+    // 15 here; with the window cut to what a 16 KiB send buffer holds, 24.
+    expect(s.connections[0]!.reads).toBeLessThanOrEqual(18);
+  });
+
   it('keeps W transactions in flight with a BDAT window (fewer round trips than messages)', async () => {
     const s = await server();
     const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 100, chunking: { window: 4 } });

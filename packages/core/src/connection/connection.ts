@@ -257,12 +257,14 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     if (!this.bdat || !this.pipelining) return this.active.length >= 1;
     if (!adaptive) return this.active.length >= this.options.chunkingWindow;
     if (this.active.length >= adaptive.size) return true;
-    // The adaptive window is also capped by the content in flight and by the socket's send buffer
-    // (past its high-water mark, the kernel is not taking bytes as fast as we write them; below it,
-    // the bytes waiting may only be this read's writes, corked in handleData): a transaction in
-    // flight will free the connection again.
+    // The adaptive window is also capped by the content in flight and by the socket's send buffer:
+    // bytes still waiting in it mean the kernel is not taking them as fast as we write. While corked
+    // (handleData, resume) the bytes waiting are the ones just written, not the kernel's backlog: the
+    // content cap bounds those (a high-water mark of 16 KiB would cut a window of 5 KiB groups to 3).
+    // A transaction in flight will free the connection again.
     if (this.active.length === 0) return false;
-    if (this.socket?.writableNeedDrain) return true;
+    const socket = this.socket;
+    if (socket && socket.writableCorked === 0 && socket.writableLength > 0) return true;
     let bytes = 0;
     for (const t of this.active) bytes += t.job.size ?? 0;
     return bytes >= adaptive.maxBytes;
