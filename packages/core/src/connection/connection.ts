@@ -51,9 +51,9 @@ export interface PeerMemory {
   noPipeliningAfterDot: boolean;
   /**
    * The server answered the start of a pipelined group and then nothing (it offers PIPELINING but
-   * reads one command per packet, or answers only the first): connections opened before this time
-   * (ms since epoch) go lock-step (RFC 2920 §3.2 lets a client do so) instead of paying the same
-   * timeout each.
+   * reads one command per packet, or answers only the first): until this time (ms since epoch), new
+   * connections go lock-step (RFC 2920 §3.2 lets a client do so) instead of paying the same timeout
+   * each.
    */
   noPipeliningUntil?: number;
   /**
