@@ -49,7 +49,7 @@ describe('round trips on the wire', () => {
   });
 
   it('the adaptive window is not cut by what one read writes (4 KiB messages: 16 in flight, not the 3 or 4 a 16 KiB send buffer holds)', async () => {
-    const s = await server({ latency: 20 });
+    const s = await server({ rtt: 20 });
     const p = pool(s, { maxConnections: 1, maxMessagesPerConnection: 1000 });
     const body = (i: number) => `Subject: ${i}\r\nMessage-ID: <w${i}@sluice.test>\r\n\r\n${`${'y'.repeat(78)}\r\n`.repeat(51)}`;
     const n = 80;
