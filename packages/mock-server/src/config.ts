@@ -111,7 +111,49 @@ export function mergeOptions(options: MockServerOptions): MockServerOptions {
   };
 }
 
+/** Every option, so that a misspelt one (`latency` for `rtt`) is refused, not silently ignored. */
+const OPTION_KEYS = {
+  host: true,
+  port: true,
+  hostname: true,
+  profile: true,
+  extensions: true,
+  secure: true,
+  requireTLS: true,
+  requireAuth: true,
+  users: true,
+  tokens: true,
+  rtt: true,
+  bandwidth: true,
+  maxConnections: true,
+  maxMessagesPerConnection: true,
+  maxRecipients: true,
+  tooManyRecipientsReply: true,
+  forbidPipeliningAfterData: true,
+  answerFirstOnly: true,
+  echoCredentialsOnFailure: true,
+  strictBdat: true,
+  maxLineLength: true,
+  maxMessageSize: true,
+  idleTimeout: true,
+  rateLimit: true,
+  faults: true,
+  seed: true,
+  record: true,
+  tls: true,
+  maxBadCommands: true,
+  maxConnectionsPerUser: true,
+  connectionLimitReply: true,
+  inboxLimit: true,
+  onMessage: true,
+} satisfies Record<keyof MockServerOptions, true>;
+
 export function resolveConfig(options: MockServerOptions): Config {
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(OPTION_KEYS, key)) {
+      throw new MockServerError('EMOCKOPTIONS', `unknown mock-server option ${JSON.stringify(key)} (options: ${Object.keys(OPTION_KEYS).join(', ')})`);
+    }
+  }
   const o = mergeOptions(options);
   const e: Extensions = o.extensions ?? {};
   const hostname = o.hostname ?? DEFAULT_HOSTNAME;

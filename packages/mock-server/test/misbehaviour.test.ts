@@ -44,6 +44,15 @@ describe('a concurrent-connection cap with its peak', () => {
     await expect(startMockServer({ connectionLimitReply: '220 welcome' })).rejects.toMatchObject({ code: 'EMOCKOPTIONS' });
     await expect(startMockServer({ tooManyRecipientsReply: 'too many' })).rejects.toMatchObject({ code: 'EMOCKOPTIONS' });
   });
+
+  it('refuses an option it does not know (a misspelt one would otherwise be ignored)', async () => {
+    const err = await startMockServer({ latency: 20 } as never).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err).toMatchObject({ code: 'EMOCKOPTIONS' });
+    expect(err!.message).toContain('"latency"');
+  });
 });
 
 describe('a server that never greets', () => {
