@@ -399,7 +399,7 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
     openTransaction(this.wire, txn, this.capabilities, reset, out);
     // The last message of a retiring connection, whole in this group (BDAT LAST and its bytes): QUIT
     // may end the group (RFC 2920 §3.1), and its 221 comes with that message's reply, a round trip sooner.
-    if (this.retiring && txn.committed && this.pipelining && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
+    if (txn.committed) this.pipelineQuit(out);
     if (!group && out.length) writeGroup(this.socket, out);
   }
 
@@ -417,12 +417,16 @@ export class Connection<J extends PreparedMessage = PreparedMessage> {
         this.group = null;
       }
     }
-    if (this.pipelining && this.retiring && this.active.length === 1 && !this.quitSent && this.state === 'ready') this.pipelineQuit(out);
+    if (this.active.length === 1) this.pipelineQuit(out);
     writeGroup(this.socket, out);
   }
 
-  /** QUIT at the end of the group being written (RFC 2920 §3.1): quit() then only waits for its reply. */
+  /**
+   * A retiring connection's last group ends with QUIT (RFC 2920 §3.1), when it pipelines and has not
+   * sent one: quit() then only waits for its reply. The caller says the group is its last.
+   */
   private pipelineQuit(out: Chunk[]): void {
+    if (!this.pipelining || !this.retiring || this.quitSent || this.state !== 'ready') return;
     this.quitSent = true;
     out.push('QUIT\r\n');
     this.expect({ kind: 'QUIT', txn: null, index: 0, timeout: this.options.timeouts.quit, resolve: null });
