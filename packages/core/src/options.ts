@@ -1,10 +1,10 @@
-import net from 'node:net';
 import type tls from 'node:tls';
 import { type AuthMechanism, type AuthOptions, validateAuth } from './auth.js';
 import { type ProxyTarget, parseProxy } from './connection/proxy.js';
 import { type CustomAuthCredentials, type CustomAuthHandler, checkCustomAuth, resolveAuthMethod } from './custom-auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './connection/timeouts.js';
 import type { SluiceError } from './errors.js';
+import { ipVersion } from './ip.js';
 import { RATE_UNITS, type RateLimitOptions } from './policies/rate-limit.js';
 import { DEFAULT_RETRY, type RetryOptions } from './policies/retry.js';
 import { endpointDefaults } from './endpoint.js';
@@ -331,7 +331,7 @@ function checkEndpoint(o: PoolOptions): void {
     throw bad(`host is required (or a preset): a host name or address without spaces (got ${show(o.host)})`);
   if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null || Array.isArray(o.tls)))
     throw bad(`tls must be an object of tls.connect options (got ${show(o.tls)})`);
-  if (o.localAddress !== undefined && !(typeof o.localAddress === 'string' && net.isIP(o.localAddress))) {
+  if (o.localAddress !== undefined && !(typeof o.localAddress === 'string' && ipVersion(o.localAddress))) {
     throw bad(`localAddress must be an IP address of this host (got ${show(o.localAddress)})`);
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw bad(`name must be a host name for EHLO (got ${show(o.name)})`);

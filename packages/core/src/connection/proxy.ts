@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { SocksClient } from 'socks';
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { ipVersion } from '../ip.js';
 import type { ConnectionOptions } from '../options.js';
 import { type Cancel, guarded, timedOut } from './socket.js';
 
@@ -95,7 +96,7 @@ async function socksConnect(socket: net.Socket, proxy: ProxyTarget, host: string
 
 /** CONNECT host:port over the proxy socket (RFC 9110 §9.3.6); a 2xx opens the tunnel. */
 function httpConnect(socket: net.Socket, proxy: ProxyTarget, host: string, port: number): Promise<void> {
-  const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+  const authority = `${ipVersion(host) === 6 ? `[${host}]` : host}:${port}`;
   const headers: Record<string, string> = { host: authority };
   if (proxy.user !== undefined) headers['proxy-authorization'] = `Basic ${Buffer.from(`${proxy.user}:${proxy.pass ?? ''}`).toString('base64')}`;
   return new Promise<void>((resolve, reject) => {
